@@ -1,0 +1,73 @@
+"""YAML configs mapped onto dataclasses, with ``key.sub=value`` overrides from the command line.
+
+Every experiment is a dataclass tree (see ``pretrain.PretrainConfig``, ``finetune.FinetuneConfig``); a YAML file
+in ``configs/`` only lists what differs from the dataclass defaults. OmegaConf does the merging and type checking
+so that a typo (``modle.width``) or a wrong type fails loudly with the offending key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or an override does not fit the config schema."""
+
+
+def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
+    """Build a ``schema`` dataclass from its defaults, an optional YAML file and ``key=value`` overrides.
+
+    Later sources win: defaults < YAML file < overrides. Unknown keys and wrong types raise ``ConfigError``
+    naming the file or override that caused them.
+    """
+    merged = OmegaConf.structured(schema)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"config file {path}: {_short(err)}") from None
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"override(s) {bad} must look like key.subkey=value")
+    try:
+        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"override {list(overrides)}: {_short(err)}") from None
+    except ValueError as err:  # raised by a dataclass __post_init__ check
+        raise ConfigError(str(err)) from None
+
+
+def config_from_dict(schema: type[T], values: dict[str, Any]) -> T:
+    """Rebuild a config dataclass from a plain dict (e.g. the one stored in a checkpoint)."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.create(values)))
+    except OmegaConfBaseException as err:
+        raise ConfigError(_short(err)) from None
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (YAML/JSON/checkpoint friendly)."""
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    """Write the fully resolved config as YAML (every key, defaults included)."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
+def _short(err: Exception) -> str:
+    # OmegaConf messages carry a multi-line "full_key/object_type" trailer; the first line says it all.
+    return str(err).strip().splitlines()[0]

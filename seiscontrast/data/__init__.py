@@ -1,0 +1,25 @@
+"""Data layer: every source ends up as float32 ``[3, length]`` Z/N/E windows (see :mod:`.windows`).
+
+* :mod:`.seisbench_source` — SeisBench datasets by name or folder, windows via ``seisbench.generate``.
+* :mod:`.obspy_source` — ObsPy-readable files/directories/globs, grouped by station, continuous windows.
+* :mod:`.convert` — miniSEED (+ picks) → SeisBench-format dataset.
+* :mod:`.synthetic` — realistic labelled synthetic earthquakes in SeisBench format.
+"""
+
+from .obspy_source import InputReport, ObsPyWindowDataset, StationRecord, cut_windows, read_records
+from .seisbench_source import (
+    DatasetConfig,
+    block_fraction_mask,
+    open_dataset,
+    open_datasets,
+    picking_generator,
+    pretraining_generator,
+    split,
+)
+from .windows import WindowConfig, fit_length, normalize_window
+
+__all__ = [
+    "DatasetConfig", "InputReport", "ObsPyWindowDataset", "StationRecord", "WindowConfig", "block_fraction_mask",
+    "cut_windows", "fit_length", "normalize_window", "open_dataset", "open_datasets", "picking_generator",
+    "pretraining_generator", "read_records", "split",
+]

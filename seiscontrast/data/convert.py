@@ -1,0 +1,149 @@
+"""Convert a miniSEED (or any ObsPy-readable) archive, optionally with picks, into a SeisBench-format dataset.
+
+Picks come from a CSV (columns ``network, station, phase, time`` and optionally ``location``; the CSV that
+``seiscontrast pick`` writes is accepted as is) or a QuakeML file (``Pick`` objects with a waveform id and a
+phase hint). With picks, one trace is cut around each event at each station; stations without picks are cut
+into consecutive traces (no pick columns) that serve for pretraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import obspy
+import pandas as pd
+import seisbench.data as sbd
+from obspy import UTCDateTime
+
+from ..logs import get_logger
+from .obspy_source import InputReport, StationRecord, read_records
+from .windows import WindowConfig
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ConvertConfig:
+    """How traces are cut (seconds) and split.
+
+    Attributes:
+        trace_length: seconds per trace.
+        pre_pick: seconds kept before the first pick of an event.
+        max_s_minus_p: an S pick up to this many seconds after a P pick belongs to the same event.
+        split_fractions: train/dev/test shares, drawn per trace with ``seed``.
+    """
+
+    trace_length: float = 60.0
+    pre_pick: float = 15.0
+    max_s_minus_p: float = 40.0
+    split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    seed: int = 0
+
+
+def read_picks(path: str | Path) -> pd.DataFrame:
+    """Picks as a table ``network, station, location, phase (P|S), time (UTCDateTime)`` from CSV or QuakeML."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"picks file {path} does not exist")
+    if path.suffix.lower() in (".csv", ".txt"):
+        table = pd.read_csv(path, dtype={"network": str, "station": str, "location": str})
+        missing = {"network", "station", "phase", "time"} - set(table.columns)
+        if missing:
+            raise ValueError(f"picks file {path}: missing column(s) {sorted(missing)}")
+        table["location"] = table.get("location", "").fillna("") if "location" in table else ""
+        table["time"] = [UTCDateTime(t) for t in table["time"]]
+    else:
+        try:
+            catalog = obspy.read_events(str(path))
+        except Exception as err:
+            raise ValueError(f"picks file {path}: not CSV and not readable by obspy.read_events ({err})") from None
+        rows = [dict(network=p.waveform_id.network_code or "", station=p.waveform_id.station_code or "",
+                     location=p.waveform_id.location_code or "", phase=p.phase_hint or "", time=p.time)
+                for ev in catalog for p in ev.picks]
+        table = pd.DataFrame(rows, columns=["network", "station", "location", "phase", "time"])
+    table["phase"] = table["phase"].astype(str).str.upper().str[:1]
+    table = table[table["phase"].isin(["P", "S"])]
+    return table.sort_values("time").reset_index(drop=True)
+
+
+def _events(picks: pd.DataFrame, max_s_minus_p: float) -> list[dict]:
+    """Group one station's picks into events ``{"P": time|None, "S": time|None}``."""
+    events: list[dict] = []
+    for _, row in picks.iterrows():
+        last = events[-1] if events else None
+        if (row.phase == "S" and last is not None and last["S"] is None and last["P"] is not None
+                and 0 < row.time - last["P"] <= max_s_minus_p):
+            last["S"] = row.time
+        else:
+            events.append({"P": row.time if row.phase == "P" else None, "S": row.time if row.phase == "S" else None})
+    return events
+
+
+def _segments(rec: StationRecord, picks: pd.DataFrame, cfg: ConvertConfig):
+    """Yield ``(start_sample, {column: sample})`` for each trace to cut from one station record."""
+    n_len = int(round(cfg.trace_length * rec.sampling_rate))
+    n_total = rec.data.shape[1]
+    if len(picks):
+        for ev in _events(picks, cfg.max_s_minus_p):
+            first = ev["P"] if ev["P"] is not None else ev["S"]
+            start = int(round((first - rec.start - cfg.pre_pick) * rec.sampling_rate))
+            start = min(max(0, start), max(0, n_total - n_len))
+            cols = {}
+            for phase in ("P", "S"):
+                if ev[phase] is not None:
+                    s = (ev[phase] - rec.start) * rec.sampling_rate - start
+                    if 0 <= s < n_len:
+                        cols[f"trace_{phase.lower()}_arrival_sample"] = float(s)
+            if cols:
+                yield start, cols
+    else:
+        for start in range(0, max(1, n_total - n_len + 1), n_len):
+            yield start, {}
+
+
+def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: str | Path | None = None,
+                    window: WindowConfig | None = None, cfg: ConvertConfig | None = None
+                    ) -> tuple[Path, InputReport, int]:
+    """Write ``out_dir/metadata.csv`` + ``waveforms.hdf5`` from an archive; returns ``(out_dir, report, n)``."""
+    window = window or WindowConfig()
+    cfg = cfg or ConvertConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "metadata.csv").exists():
+        raise FileExistsError(f"{out} already holds a data set (metadata.csv); choose another folder")
+    pick_table = read_picks(picks) if picks is not None else None
+    records, report = read_records(inputs, window)
+    rng = np.random.default_rng(cfg.seed)
+    n_written = 0
+    with sbd.WaveformDataWriter(out / "metadata.csv", out / "waveforms.hdf5") as writer:
+        writer.data_format = {"dimension_order": "CW", "component_order": window.components,
+                              "sampling_rate": window.sampling_rate, "measurement": "velocity",
+                              "unit": "counts", "instrument_response": "not restituted"}
+        for rec in records:
+            net, sta, loc, band = rec.station.split(".")
+            station_picks = pd.DataFrame(columns=["phase", "time"])
+            if pick_table is not None:
+                sel = (pick_table.network == net) & (pick_table.station == sta)
+                if (pick_table.location[sel] != "").any():
+                    sel &= pick_table.location == loc
+                station_picks = pick_table[sel]
+            n_len = int(round(cfg.trace_length * rec.sampling_rate))
+            for start, cols in _segments(rec, station_picks, cfg):
+                data = rec.data[:, start:start + n_len]
+                r = rng.random()
+                split = ("train" if r < cfg.split_fractions[0]
+                         else "dev" if r < cfg.split_fractions[0] + cfg.split_fractions[1] else "test")
+                meta = {"trace_name": f"{rec.station}_{start}", "trace_start_time": str(rec.start + start / rec.sampling_rate),
+                        "trace_sampling_rate_hz": rec.sampling_rate, "station_network_code": net,
+                        "station_code": sta, "station_location_code": loc, "trace_channel": band,
+                        "trace_p_arrival_sample": np.nan, "trace_s_arrival_sample": np.nan, "split": split}
+                meta.update(cols)
+                writer.add_trace(meta, data)
+                n_written += 1
+    if n_written == 0:
+        raise ValueError(f"no traces could be written from {list(map(str, inputs))}")
+    log.info("wrote %d traces to %s", n_written, out)
+    return out, report, n_written

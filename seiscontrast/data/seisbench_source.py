@@ -1,0 +1,182 @@
+"""SeisBench datasets as window sources: by class name (``ETHZ``, ``STEAD``, …) or local SeisBench-format folder.
+
+Windows are cut by ``seisbench.generate`` (``RandomWindow`` for pretraining, ``WindowAroundSample`` +
+``RandomWindow`` for picking windows, ``ProbabilisticLabeller`` for labels) — this module only composes them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import seisbench.data as sbd
+import seisbench.generate as sbg
+
+from ..logs import get_logger
+from .windows import WindowConfig, normalize_window
+
+log = get_logger(__name__)
+
+#: Metadata columns holding P and S arrival samples (SeisBench convention); the synthetic data set adds a
+#: second event per trace in ``trace_p2_arrival_sample``/``trace_s2_arrival_sample``.
+P_COLUMNS = ("trace_p_arrival_sample", "trace_P_arrival_sample", "trace_Pg_arrival_sample",
+             "trace_Pn_arrival_sample", "trace_P1_arrival_sample", "trace_p2_arrival_sample")
+S_COLUMNS = ("trace_s_arrival_sample", "trace_S_arrival_sample", "trace_Sg_arrival_sample",
+             "trace_Sn_arrival_sample", "trace_S1_arrival_sample", "trace_s2_arrival_sample")
+
+
+@dataclass
+class DatasetConfig:
+    """Which SeisBench data to read.
+
+    Attributes:
+        sources: SeisBench dataset class names (``"ETHZ"``, ``"InstanceCounts"``) and/or paths to
+            SeisBench-format folders (``metadata.csv`` + ``waveforms.hdf5``); several are combined.
+        fraction: share of the training split to use (0 < f <= 1), chosen block-wise and nested.
+        fraction_seed: seed of the block permutation (the same seed gives nested subsets across fractions).
+        fraction_block: traces per block; neighbouring traces (often the same event) stay together.
+        missing_components: how SeisBench fills absent channels (``pad`` zeros, ``copy`` another channel).
+        cache: SeisBench waveform cache (``None``, ``"trace"`` or ``"full"``).
+    """
+
+    sources: list[str] = field(default_factory=list)
+    fraction: float = 1.0
+    fraction_seed: int = 0
+    fraction_block: int = 16
+    missing_components: str = "pad"
+    cache: str | None = None
+
+    def __post_init__(self):
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+
+
+def open_dataset(source: str | Path, window: WindowConfig, missing_components: str = "pad",
+                 cache: str | None = None) -> sbd.WaveformDataset:
+    """Open one SeisBench dataset by class name or folder, resampled to ``window.sampling_rate``.
+
+    Raises ``ValueError`` naming the source when it is neither an existing folder nor a SeisBench dataset class.
+    """
+    kwargs = dict(sampling_rate=window.sampling_rate, component_order=window.components,
+                  dimension_order="NCW", missing_components=missing_components, cache=cache)
+    path = Path(source)
+    if path.is_dir():
+        if not (path / "metadata.csv").is_file():
+            raise ValueError(f"{path}: not a SeisBench-format folder (no metadata.csv)")
+        return sbd.WaveformDataset(path, **kwargs)
+    cls = getattr(sbd, str(source), None)
+    if isinstance(cls, type) and issubclass(cls, sbd.WaveformDataset) and cls is not sbd.WaveformDataset:
+        return cls(**kwargs)  # SeisBench downloads it on first use, exactly as sbd.ETHZ() does
+    raise ValueError(f"data source {source!r} is neither a folder nor a SeisBench dataset class "
+                     f"(e.g. ETHZ, GEOFON, STEAD, InstanceCounts)")
+
+
+def open_datasets(sources: Sequence[str | Path], window: WindowConfig, missing_components: str = "pad",
+                  cache: str | None = None) -> sbd.WaveformDataset | sbd.MultiWaveformDataset:
+    """Open and combine several sources (``MultiWaveformDataset`` when more than one)."""
+    if not sources:
+        raise ValueError("no data source given")
+    datasets = [open_dataset(s, window, missing_components, cache) for s in sources]
+    return datasets[0] if len(datasets) == 1 else sbd.MultiWaveformDataset(datasets)
+
+
+def block_fraction_mask(n: int, fraction: float, seed: int = 0, block: int = 16) -> np.ndarray:
+    """Boolean mask selecting ``fraction`` of ``n`` items in whole blocks of ``block`` consecutive items.
+
+    Blocks are ranked by one seeded permutation and taken from the top, so for a fixed seed the selection at a
+    smaller fraction is always contained in the selection at a larger one.
+    """
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    n_blocks = math.ceil(n / block)
+    order = np.random.default_rng(seed).permutation(n_blocks)
+    keep_blocks = order[: max(1, math.ceil(fraction * n_blocks))]
+    keep = np.zeros(n_blocks, dtype=bool)
+    keep[keep_blocks] = True
+    return np.repeat(keep, block)[:n]
+
+
+def split(dataset, name: str, cfg: DatasetConfig | None = None):
+    """The ``train``/``dev``/``test`` split; the training split is reduced to ``cfg.fraction``."""
+    if name not in ("train", "dev", "test"):
+        raise ValueError(f"split must be train, dev or test, got {name!r}")
+    part = getattr(dataset, name)()
+    if name == "train" and cfg is not None and cfg.fraction < 1.0:
+        mask = block_fraction_mask(len(part), cfg.fraction, cfg.fraction_seed, cfg.fraction_block)
+        part = part.filter(mask, inplace=False)
+        log.info("training fraction %.3g: %d traces", cfg.fraction, len(part))
+    if len(part) == 0:
+        raise ValueError(f"the {name} split of the data is empty (check the 'split' column)")
+    return part
+
+
+class NormalizeWindow:
+    """SeisBench-style augmentation applying :func:`normalize_window` to ``state_dict[key]``.
+
+    Used instead of ``sbg.Normalize`` because it also zeroes NaN/inf samples and uses one scale for all
+    channels, identical to what the models do on ObsPy data.
+    """
+
+    def __init__(self, method: str = "std", key: str = "X"):
+        self.method, self.key = method, key
+
+    def __call__(self, state_dict):
+        x, metadata = state_dict[self.key]
+        state_dict[self.key] = (normalize_window(x, self.method), metadata)
+
+    def __str__(self):
+        return f"NormalizeWindow (method={self.method})"
+
+
+def pretraining_generator(dataset, window: WindowConfig) -> sbg.GenericGenerator:
+    """Random windows of ``window.length`` samples (zero-padded when a trace is shorter), normalised."""
+    gen = sbg.GenericGenerator(dataset)
+    gen.add_augmentations([
+        sbg.RandomWindow(windowlen=window.length, strategy="pad"),
+        NormalizeWindow(window.normalization),
+        sbg.ChangeDtype(np.float32),
+    ])
+    return gen
+
+
+def phase_columns(dataset) -> dict[str, str]:
+    """``{metadata column: "P" | "S"}`` for the pick columns this dataset actually has."""
+    cols = set(dataset.metadata.columns)
+    mapping = {c: "P" for c in P_COLUMNS if c in cols}
+    mapping.update({c: "S" for c in S_COLUMNS if c in cols})
+    return mapping
+
+
+def picking_generator(dataset, window: WindowConfig, sigma: float = 20.0, noise_share: float = 1 / 3,
+                      detection: bool = True, labels: str = "PSN") -> sbg.GenericGenerator:
+    """Windows around picks (plus random windows, which are mostly noise) with P/S/noise probability labels.
+
+    As in SeisBench's training recipes: ``OneOf(WindowAroundSample, NullAugmentation)`` then ``RandomWindow``;
+    labels come from ``ProbabilisticLabeller`` (Gaussian of ``sigma`` samples, channels in the model's ``labels``
+    order, noise last) and,
+    when ``detection`` is set, ``DetectionLabeller`` (1 between P and 1.4·(S−P) after S).
+    """
+    phases = phase_columns(dataset)
+    if not phases:
+        raise ValueError("the data set has no P/S arrival columns (trace_p_arrival_sample, ...): cannot train a picker")
+    gen = sbg.GenericGenerator(dataset)
+    half = window.length // 2
+    augmentations = [
+        sbg.OneOf([sbg.WindowAroundSample(list(phases), samples_before=half, windowlen=2 * window.length,
+                                          selection="random", strategy="variable"),
+                   sbg.NullAugmentation()],
+                  probabilities=[1 - noise_share, noise_share]),
+        sbg.RandomWindow(windowlen=window.length, strategy="pad"),
+        NormalizeWindow(window.normalization),
+        sbg.ChangeDtype(np.float32),
+        sbg.ProbabilisticLabeller(label_columns=phases, model_labels=labels, sigma=sigma, dim=0),
+    ]
+    p_cols = [c for c, p in phases.items() if p == "P"]
+    s_cols = [c for c, p in phases.items() if p == "S"]
+    if detection and p_cols:
+        augmentations.append(sbg.DetectionLabeller(p_phases=p_cols, s_phases=s_cols or None, key=("X", "detections")))
+    gen.add_augmentations(augmentations)
+    return gen

@@ -1,0 +1,378 @@
+"""Realistic labelled synthetic 3-component local/regional earthquake records in SeisBench format.
+
+What is modelled (per trace, all random but deterministic for ``(seed, trace index)``):
+
+* **Source**: magnitude ``M`` (uniform by default), seismic moment ``M0 = 10^(1.5 M + 9.1)`` N·m, Brune ω⁻²
+  spectrum with stress drop 0.3–30 MPa and corner frequency ``fc = 0.49 β (Δσ/M0)^(1/3)``; P corner frequency
+  1.2–1.8 × the S one.
+* **Path**: epicentral distance (log-uniform), depth, straight-ray travel times with Vp 5.6–6.8 km/s and
+  Vp/Vs 1.65–1.90 (so S−P grows with distance), anelastic attenuation ``exp(-π f t / Q(f))`` with
+  ``Q = Q0 f^η`` (Qs < Qp) and site κ 0.01–0.06 s. Amplitudes follow a local-magnitude distance correction.
+* **Waveforms**: each phase is a direct pulse plus scattered coda (white noise under a rise/decay envelope),
+  both filtered by one *minimum-phase* (causal) response built from source × path × instrument, so no energy
+  precedes the labelled onset. Onsets are impulsive (sharp direct pulse, fast rise) or emergent (weak pulse,
+  slow rise); P and S codas decay with magnitude- and distance-dependent times.
+* **Three components**: P along the ray (mostly Z, steep incidence), S as SV/SH with a random polarisation
+  (mostly horizontal), codas scattered onto all components; rotated to N/E with a random back-azimuth;
+  random radiation pattern (S/P ratio 1.5–10, occasionally P-dominant); random first-motion polarity.
+* **Instrument**: broadband (flat velocity) or short-period (1–4.5 Hz geophone), plus a digitiser anti-alias.
+* **Noise**: coloured background (power law), secondary microseism peak (0.12–0.3 Hz, stronger on the
+  horizontals), cultural noise band, instrument self-noise, slow amplitude modulation, and now and then
+  noise bursts, spikes, telemetry gaps (zeros), DC offsets/trends and clipping. The SNR spans ~0.3 to >1000.
+* **Traces**: noise-only traces (no picks) and, occasionally, a second event in the same trace
+  (``trace_p2_arrival_sample``/``trace_s2_arrival_sample``). Picks are left out where the phase is buried in
+  noise (as an analyst would) or falls outside the trace.
+
+What is **not** modelled: layered-earth travel times and head waves (Pn/Sn), surface waves and Lg, site
+resonances, anisotropy/shear-wave splitting, instrument responses other than the two above, real station
+noise non-stationarity (day/night cycles), teleseisms, and timing errors of real picks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import seisbench.data as sbd
+from obspy import UTCDateTime
+from obspy.signal.rotate import rotate_rt_ne
+from scipy.signal import fftconvolve
+from tqdm import tqdm
+
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class SynthConfig:
+    """Synthetic data set parameters (times in s, distances in km, rates in Hz)."""
+
+    n_traces: int = 1000
+    seed: int = 0
+    sampling_rate: float = 100.0
+    trace_duration: float = 60.0
+    noise_fraction: float = 0.12
+    second_event_fraction: float = 0.08
+    magnitude_range: list[float] = field(default_factory=lambda: [0.5, 4.5])
+    distance_range: list[float] = field(default_factory=lambda: [3.0, 200.0])
+    depth_range: list[float] = field(default_factory=lambda: [1.0, 35.0])
+    p_onset_range: list[float] = field(default_factory=lambda: [3.0, 40.0])
+    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
+
+    def __post_init__(self):
+        if self.n_traces < 1:
+            raise ValueError(f"n_traces must be >= 1, got {self.n_traces}")
+        if abs(sum(self.split_fractions) - 1) > 1e-6 or len(self.split_fractions) != 3:
+            raise ValueError(f"split_fractions must be three numbers summing to 1, got {self.split_fractions}")
+
+
+# ----------------------------------------------------------------------------------------------- spectra
+def _loguniform(rng, lo, hi):
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def minimum_phase(amplitude: np.ndarray, n_fft: int) -> np.ndarray:
+    """Complex rfft spectrum of the minimum-phase filter with the given amplitude spectrum.
+
+    Homomorphic (real-cepstrum) construction: fold the cepstrum of ``log|H|`` onto positive quefrencies.
+    """
+    log_amp = np.log(amplitude + amplitude.max() * 1e-6)
+    cep = np.fft.irfft(log_amp, n_fft)
+    fold = np.zeros(n_fft)
+    fold[0] = 1.0
+    fold[1: n_fft // 2] = 2.0
+    fold[n_fft // 2] = 1.0
+    return np.exp(np.fft.rfft(cep * fold, n_fft))
+
+
+def causal_filter(amplitude_fn, fs: float, length: int, n_fft: int = 1 << 14) -> np.ndarray:
+    """Impulse response (``length`` samples, exactly causal) with amplitude spectrum ``amplitude_fn(freqs)``.
+
+    The minimum-phase response is built on a fine frequency grid, then only its first ``length`` samples are
+    kept (tapered), so any cepstral wrap-around is cut off and nothing can precede the onset.
+    """
+    freqs = np.fft.rfftfreq(n_fft, 1 / fs)
+    h = np.fft.irfft(minimum_phase(amplitude_fn(freqs), n_fft), n_fft)[:length]
+    taper = max(2, length // 10)
+    h[-taper:] *= np.hanning(2 * taper)[taper:]
+    return h
+
+
+def instrument_amplitude(freqs: np.ndarray, inst: dict, fs: float) -> np.ndarray:
+    """Velocity amplitude response: flat (broadband) or a damped geophone, times a digitiser anti-alias."""
+    resp = np.ones_like(freqs)
+    if inst["type"] == "short-period":
+        x = freqs / inst["f0"]
+        resp = x**2 / np.sqrt((1 - x**2) ** 2 + (2 * 0.7 * x) ** 2)
+    else:  # broadband: roll-off below ~1/120 Hz
+        x = freqs * 120.0
+        resp = x**2 / np.sqrt((1 - x**2) ** 2 + (2 * 0.707 * x) ** 2)
+    return resp / (1 + (freqs / (0.42 * fs)) ** 12)
+
+
+def phase_amplitude(freqs, fc, travel_time, q0, eta, kappa):
+    """Velocity source spectrum (Brune ω⁻² times f) with anelastic and site attenuation."""
+    f = np.maximum(freqs, 1e-3)
+    source = f / (1 + (f / fc) ** 2)
+    return source * np.exp(-np.pi * f ** (1 - eta) * travel_time / q0) * np.exp(-np.pi * kappa * f)
+
+
+# ---------------------------------------------------------------------------------------------- events
+def draw_event(rng: np.random.Generator, cfg: SynthConfig) -> dict:
+    """Random source, path and radiation parameters of one earthquake."""
+    mag = rng.uniform(*cfg.magnitude_range)
+    dist = _loguniform(rng, *cfg.distance_range)
+    depth = rng.uniform(*cfg.depth_range)
+    hyp = math.hypot(dist, depth)
+    vp = rng.uniform(5.6, 6.8)
+    vs = vp / rng.uniform(1.65, 1.90)
+    m0 = 10 ** (1.5 * mag + 9.1)
+    stress = _loguniform(rng, 0.3e6, 30e6)
+    fc_s = 0.4906 * vs * 1000 * (stress / m0) ** (1 / 3)
+    impulsive = rng.random() < 0.55
+    s_over_p = _loguniform(rng, 0.6, 1.5) if rng.random() < 0.07 else _loguniform(rng, 1.5, 10.0)
+    # Wood-Anderson-like amplitude (mm) from the local-magnitude distance correction (Hutton & Boore 1987)
+    log_amp = mag - 1.11 * math.log10(hyp / 100) - 0.00189 * (hyp - 100) - 3.0
+    coda_s = rng.uniform(0.5, 1.5) * (0.5 + 0.2 * (10 ** ((mag + 0.87) / 2)) ** 0.8 + 0.02 * hyp)
+    return dict(
+        magnitude=mag, distance=dist, depth=depth, hyp=hyp, vp=vp, vs=vs, fc_s=fc_s,
+        fc_p=fc_s * rng.uniform(1.2, 1.8), q0_p=_loguniform(rng, 150, 900), eta=rng.uniform(0.2, 0.7),
+        back_azimuth=rng.uniform(0, 360), inc_p=math.radians(rng.uniform(5, 35)),
+        inc_s=math.radians(rng.uniform(5, 30)), psi=rng.uniform(0, 2 * math.pi),
+        polarity=rng.choice([-1.0, 1.0]), impulsive=impulsive, s_over_p=s_over_p,
+        amplitude=10**log_amp, coda_s=coda_s, coda_p=coda_s * rng.uniform(0.3, 0.9),
+        rise_p=rng.uniform(0.01, 0.08) if impulsive else rng.uniform(0.3, 2.0),
+        rise_s=rng.uniform(0.05, 0.3) if impulsive else rng.uniform(0.4, 2.5),
+        direct_p=rng.uniform(2.0, 6.0) if impulsive else rng.uniform(0.0, 0.6),
+        direct_s=rng.uniform(1.0, 4.0) if impulsive else rng.uniform(0.0, 0.8),
+    )
+
+
+def _phase_excitation(rng, n, onset, fs, direct, weights, rise, decay):
+    """[3, n] excitation: a direct spike with per-component ``direct`` weights plus enveloped coda noise."""
+    exc = np.zeros((3, n))
+    if onset >= n:
+        return exc
+    t = np.arange(n - onset) / fs
+    env = (1 - np.exp(-t / rise)) * np.exp(-t / decay)
+    exc[:, onset:] = rng.standard_normal((3, n - onset)) * env * np.asarray(weights)[:, None]
+    exc[:, onset] += np.asarray(direct)
+    return exc
+
+
+def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kappa: float
+                 ) -> tuple[np.ndarray, int, float, float]:
+    """Clean Z/N/E velocity signal of one event: ``(signal, s_onset, p_peak, s_peak)``."""
+    tp, ts = ev["hyp"] / ev["vp"], ev["hyp"] / ev["vs"]
+    s_onset = p_onset + int(round((ts - tp) * fs))
+    h_len = int(20 * fs)
+
+    def filtered(exc, fc, t_travel, q0):
+        def amp(freqs):
+            return (phase_amplitude(freqs, fc, t_travel, q0, ev["eta"], kappa)
+                    * instrument_amplitude(freqs, inst, fs))
+        return fftconvolve(exc, causal_filter(amp, fs, h_len)[None, :], axes=-1)[:, :n]
+
+    ci, si = math.cos(ev["inc_p"]), math.sin(ev["inc_p"])
+    d = ev["direct_p"] * ev["polarity"]
+    p_exc = _phase_excitation(rng, n, p_onset, fs, [d * ci, d * si, d * rng.uniform(-0.1, 0.1)],
+                              [1.0, rng.uniform(0.4, 0.9), rng.uniform(0.2, 0.6)], ev["rise_p"], ev["coda_p"])
+    p_zrt = filtered(p_exc, ev["fc_p"], tp, ev["q0_p"])
+    cs, ss = math.cos(ev["inc_s"]), math.sin(ev["inc_s"])
+    sv, sh = math.cos(ev["psi"]), math.sin(ev["psi"])
+    d = ev["direct_s"]
+    s_exc = _phase_excitation(rng, n, s_onset, fs, [-d * sv * ss, d * sv * cs, d * sh],
+                              [rng.uniform(0.3, 0.7), rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0)],
+                              ev["rise_s"], ev["coda_s"])
+    s_zrt = filtered(s_exc, ev["fc_s"], ts, ev["q0_p"] * rng.uniform(0.5, 0.8))
+    p_peak = np.abs(p_zrt).max() or 1.0
+    s_peak = np.abs(s_zrt).max() or 1.0
+    # amplitude: S peak = magnitude amplitude, P peak = S peak / radiation ratio
+    zrt = p_zrt * (ev["amplitude"] / ev["s_over_p"] / p_peak) + s_zrt * (ev["amplitude"] / s_peak)
+    n_, e_ = rotate_rt_ne(zrt[1], zrt[2], ev["back_azimuth"])
+    sig = np.stack([zrt[0], n_, e_])
+    return sig, s_onset, ev["amplitude"] / ev["s_over_p"], ev["amplitude"]
+
+
+# ------------------------------------------------------------------------------------------------ noise
+def _band(freqs, centre, width_decades):
+    with np.errstate(divide="ignore"):
+        return np.exp(-0.5 * ((np.log10(np.maximum(freqs, 1e-4)) - math.log10(centre)) / width_decades) ** 2)
+
+
+def station_noise(rng, n: int, fs: float, inst: dict, hf_rms: float) -> np.ndarray:
+    """[3, n] realistic seismic noise whose rms above 1 Hz is ``hf_rms``."""
+    n_fft = 1 << int(math.ceil(math.log2(n)))
+    freqs = np.fft.rfftfreq(n_fft, 1 / fs)
+    f = np.maximum(freqs, 1e-3)
+    inst_amp = instrument_amplitude(freqs, inst, fs)
+    beta = rng.uniform(0.0, 1.3)
+    background = f ** (-beta)
+    cultural = _loguniform(rng, 0.05, 3.0) * _band(freqs, rng.uniform(2, 15), rng.uniform(0.1, 0.35))
+    white = _loguniform(rng, 0.01, 0.3)
+    hf = (background / np.sqrt(np.mean(background[freqs > 1] ** 2)) + cultural + white) * inst_amp
+    micro = _band(freqs, rng.uniform(0.12, 0.3), 0.15) * inst_amp
+    hf_level = np.sqrt(np.mean(hf[freqs > 1] ** 2))
+    micro_ratio = _loguniform(rng, 0.3, 8.0)
+    out = np.empty((3, n))
+    for c in range(3):
+        tilt = 1.0 if c == 0 else rng.uniform(1.0, 3.0)  # horizontals are noisier at long periods
+        spec = hf / hf_level + micro * micro_ratio * tilt * (hf_level / max(np.sqrt(np.mean(micro[freqs > 0.05] ** 2)), 1e-12)) / hf_level
+        phase = np.exp(2j * np.pi * rng.random(len(freqs)))
+        x = np.fft.irfft(spec * phase, n_fft)[:n]
+        out[c] = x
+    # scale so that the >1 Hz rms equals hf_rms (measured on the Z component)
+    z_hf = np.fft.irfft(np.fft.rfft(out[0], n_fft) * (freqs > 1), n_fft)[:n]
+    out *= hf_rms / max(z_hf.std(), 1e-20)
+    # slow amplitude modulation (non-stationary noise)
+    t = np.arange(n) / fs
+    out *= 1 + 0.25 * np.sin(2 * np.pi * t / rng.uniform(20, 120) + rng.uniform(0, 2 * np.pi))
+    return out
+
+
+def add_artefacts(rng, x: np.ndarray, fs: float, hf_rms: float) -> list[str]:
+    """Bursts, spikes, gaps, offsets, trends and clipping, each now and then. Returns what was added."""
+    n = x.shape[1]
+    added = []
+    if rng.random() < 0.15:  # cultural/noise bursts: band-limited, can mimic onsets
+        for _ in range(rng.integers(1, 4)):
+            length = int(rng.uniform(0.3, 5) * fs)
+            i0 = int(rng.integers(0, max(1, n - length)))
+            burst = rng.standard_normal((3, length)) * np.hanning(length) * hf_rms * _loguniform(rng, 1, 8)
+            burst *= np.array([1.0, rng.uniform(0.3, 1.5), rng.uniform(0.3, 1.5)])[:, None]
+            x[:, i0:i0 + length] += burst
+        added.append("bursts")
+    if rng.random() < 0.03:
+        for _ in range(rng.integers(1, 6)):
+            x[rng.integers(0, 3), rng.integers(0, n)] += rng.choice([-1, 1]) * hf_rms * _loguniform(rng, 10, 300)
+        added.append("spikes")
+    if rng.random() < 0.03:
+        length = int(rng.uniform(0.5, 8) * fs)
+        i0 = int(rng.integers(0, max(1, n - length)))
+        x[:, i0:i0 + length] = 0.0
+        added.append("gap")
+    x += (rng.standard_normal((3, 1)) * hf_rms * _loguniform(rng, 0.1, 100))  # DC offset (removed by demean)
+    if rng.random() < 0.1:
+        x += np.linspace(0, 1, n)[None, :] * rng.standard_normal((3, 1)) * hf_rms * 20
+        added.append("trend")
+    return added
+
+
+# ------------------------------------------------------------------------------------------------ traces
+def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
+    """One labelled trace: ``(data [3, n] float32 Z/N/E, metadata dict)``.
+
+    With ``return_parts`` the clean event signal and the noise are returned as well (for tests):
+    ``(data, metadata, signal, noise)``.
+    """
+    rng = np.random.default_rng([cfg.seed, index])
+    fs = cfg.sampling_rate
+    n = int(round(cfg.trace_duration * fs))
+    inst = ({"type": "short-period", "f0": float(rng.choice([1.0, 2.0, 4.5]))} if rng.random() < 0.3
+            else {"type": "broadband"})
+    kappa = rng.uniform(0.01, 0.06)
+    hf_rms = _loguniform(rng, 10**-3.4, 10**-1.2)
+    noise = station_noise(rng, n, fs, inst, hf_rms)
+    signal = np.zeros((3, n))
+    meta = {
+        "trace_name": f"synth_{index:07d}",
+        "trace_start_time": str(UTCDateTime(2020, 1, 1) + index * 120.0),
+        "trace_sampling_rate_hz": fs,
+        "station_network_code": "SY",
+        "station_code": f"S{int(rng.integers(0, 64)):03d}",
+        "station_location_code": "",
+        "trace_channel": "EH" if inst["type"] == "short-period" else "HH",
+        "station_instrument": inst["type"],
+        "trace_category": "noise",
+        "trace_noise_rms": hf_rms,
+    }
+    events = []
+    if rng.random() >= cfg.noise_fraction:
+        events.append(("", int(rng.uniform(*cfg.p_onset_range) * fs)))
+        if rng.random() < cfg.second_event_fraction:
+            events.append(("2", int(rng.uniform(0.0, cfg.trace_duration - 2.0) * fs)))
+    for suffix, p_onset in events:
+        ev = draw_event(rng, cfg)
+        if suffix == "2":  # a second event is usually smaller
+            ev["amplitude"] *= _loguniform(rng, 0.05, 2.0)
+        sig, s_onset, p_amp, s_amp = event_signal(rng, ev, n, fs, p_onset, inst, kappa)
+        signal += sig
+        snr_p, snr_s = p_amp / hf_rms, s_amp / hf_rms
+        # an analyst picks only what stands out of the noise; picks outside the trace do not exist
+        p_label = float(p_onset) if snr_p >= 1.5 else np.nan
+        s_label = float(s_onset) if (snr_s >= 2.0 and s_onset < n) else np.nan
+        meta.update({
+            f"trace_p{suffix}_arrival_sample": p_label,
+            f"trace_s{suffix}_arrival_sample": s_label,
+        })
+        if suffix == "":
+            meta.update({
+                "trace_category": "earthquake",
+                "trace_p_onset": "impulsive" if ev["impulsive"] else "emergent",
+                "trace_snr_p_db": 20 * math.log10(snr_p),
+                "trace_snr_s_db": 20 * math.log10(snr_s),
+                "source_magnitude": ev["magnitude"],
+                "source_magnitude_type": "ML",
+                "source_depth_km": ev["depth"],
+                "path_ep_distance_km": ev["distance"],
+                "path_hyp_distance_km": ev["hyp"],
+                "path_back_azimuth_deg": ev["back_azimuth"],
+                "path_vp_km_s": ev["vp"],
+                "path_vs_km_s": ev["vs"],
+                "source_corner_frequency_hz": ev["fc_s"],
+            })
+    data = signal + noise
+    meta["trace_artefacts"] = ",".join(add_artefacts(rng, data, fs, hf_rms))
+    if rng.random() < 0.03 and events:  # clipping of a strong record
+        level = np.abs(data).max() * rng.uniform(0.3, 0.8)
+        data = np.clip(data, -level, level)
+        meta["trace_artefacts"] += ",clipped"
+    counts = _loguniform(rng, 1e5, 1e8)  # digitiser gain: mm-equivalent → counts
+    data = (data * counts).astype(np.float32)
+    r = rng.random()
+    f_train, f_dev, _ = cfg.split_fractions
+    meta["split"] = "train" if r < f_train else ("dev" if r < f_train + f_dev else "test")
+    if return_parts:
+        return data, meta, (signal * counts).astype(np.float32), (noise * counts).astype(np.float32)
+    return data, meta
+
+
+def _chunk(args) -> list[tuple[np.ndarray, dict]]:
+    cfg, lo, hi = args
+    return [synthesize_trace(cfg, i) for i in range(lo, hi)]
+
+
+def iter_traces(cfg: SynthConfig, n_jobs: int = 1, chunk: int = 64) -> Iterator[tuple[np.ndarray, dict]]:
+    """Yield ``(data, metadata)`` for all traces in index order (parallel over ``n_jobs`` processes)."""
+    bounds = [(cfg, lo, min(lo + chunk, cfg.n_traces)) for lo in range(0, cfg.n_traces, chunk)]
+    if n_jobs <= 1:
+        for b in bounds:
+            yield from _chunk(b)
+        return
+    with ProcessPoolExecutor(n_jobs) as pool:
+        for traces in pool.map(_chunk, bounds):
+            yield from traces
+
+
+def write_synthetic_dataset(out_dir: str | Path, cfg: SynthConfig, n_jobs: int = 1,
+                            progress: bool = True) -> Path:
+    """Write ``cfg.n_traces`` synthetic traces as a SeisBench dataset (``metadata.csv`` + ``waveforms.hdf5``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "metadata.csv").exists() or (out / "waveforms.hdf5").exists():
+        raise FileExistsError(f"{out} already holds a data set (metadata.csv/waveforms.hdf5); choose another folder")
+    with sbd.WaveformDataWriter(out / "metadata.csv", out / "waveforms.hdf5") as writer:
+        writer.data_format = {
+            "dimension_order": "CW", "component_order": "ZNE", "sampling_rate": cfg.sampling_rate,
+            "measurement": "velocity", "unit": "counts", "instrument_response": "not restituted",
+        }
+        for data, meta in tqdm(iter_traces(cfg, n_jobs), total=cfg.n_traces, disable=not progress,
+                               desc="synthetic traces", unit="trace"):
+            writer.add_trace(meta, data)
+    log.info("wrote %d synthetic traces to %s", cfg.n_traces, out)
+    return out

@@ -1,0 +1,76 @@
+"""The window contract shared by the whole toolkit.
+
+A window is a float32 array ``[3, length]`` with channels ordered Z, N, E, sampled at ``sampling_rate`` Hz,
+demeaned per channel and scaled by one factor for all three channels (so the Z/horizontal amplitude ratio, which
+tells P from S, survives normalisation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+COMPONENTS = "ZNE"
+
+
+@dataclass
+class WindowConfig:
+    """What every window looks like.
+
+    Attributes:
+        length: samples per window (4096 samples = 40.96 s at 100 Hz).
+        sampling_rate: Hz; data at other rates are resampled to this.
+        components: channel order; always ``"ZNE"`` for the built-in models.
+        normalization: ``"std"`` (divide by the standard deviation over all channels) or ``"peak"``
+            (divide by the absolute maximum over all channels).
+    """
+
+    length: int = 4096
+    sampling_rate: float = 100.0
+    components: str = COMPONENTS
+    normalization: str = "std"
+
+    def __post_init__(self):
+        if self.length < 16:
+            raise ValueError(f"window length must be at least 16 samples, got {self.length}")
+        if self.sampling_rate <= 0:
+            raise ValueError(f"sampling_rate must be positive, got {self.sampling_rate}")
+        if self.normalization not in ("std", "peak"):
+            raise ValueError(f"normalization must be 'std' or 'peak', got {self.normalization!r}")
+        if sorted(self.components) != sorted(COMPONENTS):
+            raise ValueError(f"components must be a permutation of 'ZNE', got {self.components!r}")
+
+    @property
+    def duration(self) -> float:
+        """Window length in seconds."""
+        return self.length / self.sampling_rate
+
+
+def normalize_window(x, method: str = "std", eps: float = 1e-8):
+    """Demean each channel and divide all channels by one scale factor.
+
+    Works on numpy arrays and torch tensors of shape ``[..., channels, samples]``. All-zero and constant windows
+    stay all-zero (the scale is clamped), NaN/inf are replaced by zero first so a bad sample cannot poison a
+    whole batch.
+    """
+    if isinstance(x, torch.Tensor):
+        x = torch.nan_to_num(x.float(), nan=0.0, posinf=0.0, neginf=0.0)
+        x = x - x.mean(dim=-1, keepdim=True)
+        flat = x.flatten(-2)
+        scale = flat.std(dim=-1, correction=0) if method == "std" else flat.abs().amax(dim=-1)
+        return x / scale.clamp_min(eps)[..., None, None]
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    x = x - x.mean(axis=-1, keepdims=True)
+    flat = x.reshape(*x.shape[:-2], -1)
+    scale = flat.std(axis=-1) if method == "std" else np.abs(flat).max(axis=-1)
+    return (x / np.maximum(scale, eps)[..., None, None]).astype(np.float32)
+
+
+def fit_length(x: np.ndarray, length: int) -> np.ndarray:
+    """Cut or zero-pad the last axis to exactly ``length`` samples (padding at the end)."""
+    if x.shape[-1] >= length:
+        return x[..., :length]
+    pad = [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])]
+    return np.pad(x, pad)

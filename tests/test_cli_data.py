@@ -1,0 +1,33 @@
+import subprocess
+import sys
+
+from conftest import make_stream
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "seiscontrast.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_synth_command(tmp_path):
+    res = _run("synth", str(tmp_path / "ds"), "--n-traces", "20", "--seed", "2", "--jobs", "1", "-q")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "ds" / "metadata.csv").is_file() and "wrote 20 traces" in res.stdout
+    again = _run("synth", str(tmp_path / "ds"), "--n-traces", "20")
+    assert again.returncode == 2 and "already holds" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_convert_command_reports_bad_files_and_keeps_going(tmp_path):
+    arch = tmp_path / "arch"
+    arch.mkdir()
+    make_stream(seconds=130).write(str(arch / "good.mseed"), format="MSEED")
+    (arch / "bad.mseed").write_bytes(b"\x00garbage" * 50)
+    res = _run("convert", str(arch), "--out", str(tmp_path / "ds"))
+    assert res.returncode == 1
+    assert "bad.mseed" in res.stdout + res.stderr and "Traceback" not in res.stderr
+    assert "wrote 2 traces" in res.stdout
+
+
+def test_bad_config_value_is_a_clear_error(tmp_path):
+    res = _run("synth", str(tmp_path / "x"), "--n-traces", "0")
+    assert res.returncode == 2 and "n_traces" in res.stderr and "Traceback" not in res.stderr

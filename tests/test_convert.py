@@ -1,0 +1,43 @@
+import numpy as np
+import pandas as pd
+from obspy import UTCDateTime
+from obspy.core.event import Catalog, Event, Pick, WaveformStreamID
+
+from conftest import make_stream
+from seiscontrast.data import WindowConfig, open_dataset
+from seiscontrast.data.convert import convert_archive, read_picks
+
+T0 = UTCDateTime(2021, 5, 3, 12)
+
+
+def _archive(tmp_path):
+    make_stream(start=T0, seconds=300, station="AAA").write(str(tmp_path / "AAA.mseed"), format="MSEED")
+    make_stream(start=T0, seconds=130, station="BBB", rate=50.0).write(str(tmp_path / "BBB.mseed"), format="MSEED")
+    return tmp_path
+
+
+def test_convert_with_csv_picks(tmp_path):
+    arch = _archive(tmp_path / "arch") if (tmp_path / "arch").mkdir() is None else None
+    picks = pd.DataFrame({"network": ["XX", "XX", "XX"], "station": ["AAA", "AAA", "AAA"],
+                          "phase": ["P", "S", "P"],
+                          "time": [str(T0 + 100), str(T0 + 108.5), str(T0 + 200)]})
+    picks.to_csv(tmp_path / "picks.csv", index=False)
+    out, report, n = convert_archive([arch], tmp_path / "ds", tmp_path / "picks.csv", WindowConfig())
+    ds = open_dataset(out, WindowConfig())
+    meta = ds.metadata
+    aaa = meta[meta.station_code == "AAA"].sort_values("trace_p_arrival_sample")
+    assert len(aaa) == 2
+    first = aaa.iloc[0]
+    assert first.trace_p_arrival_sample == 1500 and first.trace_s_arrival_sample == 2350  # 15 s pre-pick
+    assert np.isnan(aaa.iloc[1].trace_s_arrival_sample)
+    bbb = meta[meta.station_code == "BBB"]
+    assert len(bbb) == 2 and bbb.trace_p_arrival_sample.isna().all()  # continuous segments, resampled
+    assert ds.get_waveforms(0).shape == (3, 6000)
+
+
+def test_read_picks_from_quakeml(tmp_path):
+    ev = Event(picks=[Pick(time=T0 + 5, phase_hint="Pg", waveform_id=WaveformStreamID("XX", "AAA", "", "HHZ")),
+                      Pick(time=T0 + 9, phase_hint="Sg", waveform_id=WaveformStreamID("XX", "AAA", "", "HHN"))])
+    Catalog(events=[ev]).write(str(tmp_path / "picks.xml"), format="QUAKEML")
+    table = read_picks(tmp_path / "picks.xml")
+    assert table.phase.tolist() == ["P", "S"] and table.station.tolist() == ["AAA", "AAA"]

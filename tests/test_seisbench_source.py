@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+
+from seiscontrast.data import (
+    DatasetConfig,
+    WindowConfig,
+    block_fraction_mask,
+    open_dataset,
+    open_datasets,
+    picking_generator,
+    pretraining_generator,
+    split,
+)
+
+
+def test_open_local_folder_and_splits(synth_dir):
+    ds = open_dataset(synth_dir, WindowConfig())
+    assert len(ds) == 240
+    sizes = {name: len(split(ds, name)) for name in ("train", "dev", "test")}
+    assert sum(sizes.values()) == 240 and min(sizes.values()) > 0
+
+
+def test_unknown_source_names_it():
+    with pytest.raises(ValueError, match="NotADataset"):
+        open_dataset("NotADataset", WindowConfig())
+
+
+def test_seisbench_class_names_are_resolved(monkeypatch):
+    import seisbench.data as sbd
+
+    seen = {}
+
+    class Fake(sbd.WaveformDataset):
+        def __init__(self, **kwargs):
+            seen.update(kwargs)
+
+    monkeypatch.setattr(sbd, "ETHZ", Fake)
+    assert isinstance(open_dataset("ETHZ", WindowConfig()), Fake)
+    assert seen["sampling_rate"] == 100.0 and seen["component_order"] == "ZNE"
+
+
+def test_combined_sources(synth_dir):
+    ds = open_datasets([synth_dir, synth_dir], WindowConfig())
+    assert len(ds) == 480
+
+
+@pytest.mark.parametrize("n", [1, 17, 1000])
+def test_fraction_masks_are_nested(n):
+    masks = [block_fraction_mask(n, f, seed=5, block=8) for f in (0.05, 0.1, 0.2, 0.5, 1.0)]
+    for small, large in zip(masks, masks[1:]):
+        assert not np.any(small & ~large)
+    assert masks[-1].all() and masks[0].any()
+    np.testing.assert_array_equal(masks[2], block_fraction_mask(n, 0.2, seed=5, block=8))
+    if n == 1000:
+        assert 0.15 < masks[2].mean() < 0.25
+
+
+def test_training_fraction_subset(synth_dir):
+    ds = open_dataset(synth_dir, WindowConfig())
+    small = split(ds, "train", DatasetConfig(fraction=0.2, fraction_block=4))
+    big = split(ds, "train", DatasetConfig(fraction=0.5, fraction_block=4))
+    assert set(small.metadata.trace_name) <= set(big.metadata.trace_name)
+    assert len(small) < len(big) < len(split(ds, "train"))
+
+
+def test_pretraining_windows(synth_dir):
+    gen = pretraining_generator(open_dataset(synth_dir, WindowConfig()), WindowConfig())
+    x = gen[0]["X"]
+    assert x.shape == (3, 4096) and x.dtype == np.float32
+    assert abs(x.std() - 1) < 1e-3 and np.abs(x.mean(-1)).max() < 1e-4
+
+
+def test_short_window_config_and_resampling(synth_dir):
+    w = WindowConfig(length=1000, sampling_rate=50.0)
+    x = pretraining_generator(open_dataset(synth_dir, w), w)[3]["X"]
+    assert x.shape == (3, 1000)
+
+
+def test_picking_labels_follow_the_picks(synth_dir):
+    ds = open_dataset(synth_dir, WindowConfig())
+    train = split(ds, "train")
+    gen = picking_generator(train, WindowConfig(), sigma=20, noise_share=0.0)
+    np.random.seed(0)
+    checked = 0
+    for i in range(40):
+        sample = gen[i]
+        y = sample["y"]
+        assert y.shape == (3, 4096)
+        np.testing.assert_allclose(y.sum(0), 1, atol=1e-5)  # P + S + noise = 1
+        assert sample["detections"].shape == (1, 4096)
+        if y[0].max() > 0.99:
+            p = int(np.argmax(y[0]))
+            x = sample["X"]
+            # the P label sits where the trace wakes up: more energy just after than just before
+            row = train.metadata.iloc[i]
+            if (300 < p < 3900 and row.trace_snr_p_db > 25 and np.isnan(row.trace_p2_arrival_sample)
+                    and not isinstance(row.trace_artefacts, str)):  # no bursts/gaps/second event
+                d = np.diff(x, axis=1)
+                assert d[:, p:p + 100].std() > 2 * d[:, p - 250:p - 10].std()
+                checked += 1
+    assert checked >= 3

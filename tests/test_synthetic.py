@@ -1,0 +1,94 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from seiscontrast.data.synthetic import SynthConfig, synthesize_trace
+
+CFG = SynthConfig(n_traces=400, seed=3)
+
+
+@pytest.fixture(scope="module")
+def traces():
+    return [synthesize_trace(CFG, i, return_parts=True) for i in range(150)]
+
+
+def test_deterministic_for_seed():
+    a, ma = synthesize_trace(CFG, 7)
+    b, mb = synthesize_trace(CFG, 7)
+    c, _ = synthesize_trace(SynthConfig(seed=4), 7)
+    np.testing.assert_array_equal(a, b)
+    assert ma == mb
+    assert not np.array_equal(a, c)
+
+
+def test_shape_and_metadata(traces):
+    data, meta, _, _ = traces[0]
+    assert data.shape == (3, 6000) and data.dtype == np.float32
+    for key in ("trace_sampling_rate_hz", "split", "station_code", "trace_category"):
+        assert key in meta
+    table = pd.DataFrame([t[1] for t in traces])
+    assert set(table.split) == {"train", "dev", "test"}
+    assert 0.03 < (table.trace_category == "noise").mean() < 0.3
+    assert table.trace_snr_p_db.min() < 10 and table.trace_snr_p_db.max() > 50  # a wide SNR range
+    assert {"impulsive", "emergent"} <= set(table.trace_p_onset.dropna())
+
+
+def _single_events(traces):
+    for data, meta, signal, noise in traces:
+        if (meta["trace_category"] == "earthquake" and "trace_p2_arrival_sample" not in meta
+                and np.isfinite(meta["trace_p_arrival_sample"])):
+            yield data, meta, signal, noise
+
+
+def test_energy_starts_at_the_labelled_p_sample(traces):
+    """The clean signal is exactly zero before the P label and non-zero right after it."""
+    n = 0
+    for _, meta, signal, _ in _single_events(traces):
+        p = int(meta["trace_p_arrival_sample"])
+        post = np.abs(signal[:, p:p + 200]).max()
+        assert np.abs(signal[:, :p]).max() <= 1e-6 * post
+        assert np.abs(signal[:, p:p + 30]).max() > 1e-3 * post  # energy within 0.3 s of the label
+        n += 1
+    assert n > 50
+
+
+def test_onsets_stand_out_of_noise_when_snr_is_high(traces):
+    ratios = []
+    for data, meta, _, _ in _single_events(traces):
+        if meta["trace_snr_p_db"] > 30 and "gap" not in meta["trace_artefacts"]:
+            p = int(meta["trace_p_arrival_sample"])
+            x = np.diff(data.astype(np.float64), axis=1)  # remove microseism/offset to see the onset
+            before, after = x[:, max(0, p - 300):p - 5].std(), x[:, p:p + 150].std()
+            ratios.append(after / before)
+    assert len(ratios) > 10 and np.median(ratios) > 5
+
+
+def test_s_after_p_and_consistent_with_distance(traces):
+    for _, meta, _, _ in _single_events(traces):
+        s = meta["trace_s_arrival_sample"]
+        if np.isfinite(s):
+            sp = (s - meta["trace_p_arrival_sample"]) / 100
+            expected = meta["path_hyp_distance_km"] * (1 / meta["path_vs_km_s"] - 1 / meta["path_vp_km_s"])
+            assert sp == pytest.approx(expected, abs=0.011)
+
+
+def test_p_on_vertical_s_on_horizontals(traces):
+    """Averaged over events, P is strongest on Z, S on the horizontals."""
+    p_ratio, s_ratio = [], []
+    for _, meta, signal, _ in _single_events(traces):
+        p, s = int(meta["trace_p_arrival_sample"]), meta["trace_s_arrival_sample"]
+        if not np.isfinite(s) or s - p < 150:
+            continue
+        s = int(s)
+        pz, ph = np.abs(signal[0, p:p + 100]).max(), np.abs(signal[1:, p:p + 100]).max()
+        sz, sh = np.abs(signal[0, s:s + 100]).max(), np.abs(signal[1:, s:s + 100]).max()
+        p_ratio.append(pz / ph)
+        s_ratio.append(sz / sh)
+    assert np.median(p_ratio) > 1.0 > np.median(s_ratio)
+
+
+def test_noise_traces_have_no_picks(traces):
+    for _, meta, signal, _ in traces:
+        if meta["trace_category"] == "noise":
+            assert not np.any(signal)
+            assert "trace_p_arrival_sample" not in meta

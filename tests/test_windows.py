@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import torch
+
+from seiscontrast.data.windows import WindowConfig, fit_length, normalize_window
+
+
+@pytest.mark.parametrize("method", ["std", "peak"])
+def test_normalize_numpy_and_torch_agree(method):
+    x = np.random.default_rng(0).standard_normal((2, 3, 500)).astype(np.float32) * 1e6 + 7
+    a = normalize_window(x, method)
+    b = normalize_window(torch.from_numpy(x), method).numpy()
+    assert a.dtype == np.float32 and a.shape == x.shape
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(a.mean(-1), 0, atol=1e-5)
+    scale = a.reshape(2, -1).std(-1) if method == "std" else np.abs(a).reshape(2, -1).max(-1)
+    np.testing.assert_allclose(scale, 1, rtol=1e-4)
+
+
+def test_normalize_keeps_component_ratio():
+    x = np.zeros((3, 100), np.float32)
+    x[0] = np.sin(np.arange(100))
+    x[1] = 0.1 * np.sin(np.arange(100))
+    y = normalize_window(x)
+    assert np.abs(y[0]).max() / np.abs(y[1]).max() == pytest.approx(10, rel=1e-3)
+
+
+@pytest.mark.parametrize("fill", [0.0, 5.0])
+def test_normalize_constant_and_zero_is_zero(fill):
+    y = normalize_window(np.full((3, 64), fill, np.float32))
+    assert np.all(np.isfinite(y)) and not y.any()
+
+
+def test_normalize_replaces_nan_and_inf():
+    x = np.random.default_rng(1).standard_normal((3, 64)).astype(np.float32)
+    x[0, 3], x[1, 5] = np.nan, np.inf
+    assert np.all(np.isfinite(normalize_window(x)))
+    assert torch.isfinite(normalize_window(torch.from_numpy(x))).all()
+
+
+def test_fit_length_pads_and_cuts():
+    x = np.ones((3, 10))
+    assert fit_length(x, 4).shape == (3, 4)
+    y = fit_length(x, 16)
+    assert y.shape == (3, 16) and y[:, 10:].sum() == 0
+
+
+def test_window_config_validation():
+    with pytest.raises(ValueError, match="normalization"):
+        WindowConfig(normalization="rms")
+    with pytest.raises(ValueError, match="components"):
+        WindowConfig(components="ZRT")
+    assert WindowConfig().duration == pytest.approx(40.96)
