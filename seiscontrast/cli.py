@@ -20,6 +20,8 @@ log = get_logger("cli")
 COMMANDS: list[tuple[str, str, str]] = [
     ("synth", "seiscontrast.commands.synth", "write a realistic labelled synthetic SeisBench dataset"),
     ("convert", "seiscontrast.commands.convert", "turn miniSEED (+ picks CSV/QuakeML) into a SeisBench dataset"),
+    ("pretrain", "seiscontrast.commands.pretrain", "self-supervised pretraining (wav2vec 2.0 objective)"),
+    ("plot-pretrain", "seiscontrast.commands.plot_pretrain", "plot pretraining curves and codebook usage"),
 ]
 
 

@@ -18,7 +18,10 @@ def synth_dir(tmp_path_factory):
     return out
 
 
-def make_stream(start=UTCDateTime(2021, 5, 3, 12), seconds=120.0, rate=100.0, channels="HHZ,HHN,HHE",
+T_START = UTCDateTime(2021, 5, 3, 12)
+
+
+def make_stream(start=T_START, seconds=120.0, rate=100.0, channels="HHZ,HHN,HHE",
                 network="XX", station="STA", location="", seed=0) -> Stream:
     """Random 3-component noise traces (one per channel code)."""
     rng = np.random.default_rng(seed)

@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
+from conftest import make_stream
 from obspy import UTCDateTime
 from obspy.core.event import Catalog, Event, Pick, WaveformStreamID
 
-from conftest import make_stream
 from seiscontrast.data import WindowConfig, open_dataset
 from seiscontrast.data.convert import convert_archive, read_picks
 

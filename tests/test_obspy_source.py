@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import make_stream
 from obspy import UTCDateTime
 
-from conftest import make_stream
 from seiscontrast.data import InputReport, ObsPyWindowDataset, WindowConfig, cut_windows, read_records
 
 W = WindowConfig(length=1000)
@@ -25,7 +25,7 @@ def test_round_trip_windows_and_start_times(mseed_file):
 
 def test_channel_order_is_zne(tmp_path):
     st = make_stream(channels="HHE,HHZ,HHN")
-    for i, tr in enumerate(st):
+    for _i, tr in enumerate(st):
         tr.data[:] = {"E": 3, "Z": 1, "N": 2}[tr.stats.channel[-1]]
     st.write(str(tmp_path / "a.mseed"), format="MSEED")
     (rec,), _ = read_records([tmp_path / "a.mseed"], W)

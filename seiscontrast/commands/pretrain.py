@@ -1,0 +1,46 @@
+"""Self-supervised pretraining (wav2vec 2.0 objective) on SeisBench datasets or continuous ObsPy archives.
+
+Examples::
+
+    seiscontrast pretrain --config configs/pretrain_tiny.yaml --data synthetic_ds --out runs/tiny
+    seiscontrast pretrain --config configs/pretrain_base.yaml --data ETHZ GEOFON --out runs/base \\
+        trainer.devices=4 trainer.strategy=ddp optim.lr=3e-4
+    seiscontrast pretrain --out runs/base --resume          # continue where it stopped
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config (default: the built-in defaults, i.e. Config 2)")
+    p.add_argument("--data", nargs="+", help="SeisBench dataset names, SeisBench folders, or waveform files/dirs/globs")
+    p.add_argument("--out", required=True, help="run folder (config, metrics.csv, checkpoints, model.pt)")
+    p.add_argument("--max-steps", type=int, help="optimiser steps (overrides optim.max_steps)")
+    p.add_argument("--seed", type=int, help="random seed (overrides seed)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.ckpt")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. model.context.dim=128")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..pretrain import PretrainConfig, run_pretraining
+
+    config = args.config
+    if args.resume and config is None and (Path(args.out) / "config.yaml").is_file():
+        config = Path(args.out) / "config.yaml"  # resume with the run's own resolved config
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.sources=[{','.join(repr(str(d)) for d in args.data)}]")
+    if args.max_steps is not None:
+        overrides.append(f"optim.max_steps={args.max_steps}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    cfg = load_config(PretrainConfig, config, overrides)
+    if not cfg.data.sources:
+        raise ValueError("no training data: give --data (or data.sources in the config)")
+    model_path = run_pretraining(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    print(f"pretrained model: {model_path}")
+    return 0

@@ -1,0 +1,199 @@
+"""xLSTM U-Net context network: bidirectional mLSTM stages at decreasing frame rates with skip connections.
+
+Layout for the default pooling ``[4, 4]`` (1024 frames in)::
+
+    stage 0 (1024) ──────────────────────────────── skip ──┐
+      └ down ×4 → stage 1 (256) ─────── skip ──┐           │
+                    └ down ×4 → bottleneck (64)  up ×4 → stage 1' → up ×4 → stage 0' → out
+
+Each stage is a :class:`BidirectionalStack`: an ``xlstm.xLSTMBlockStack`` of mLSTM blocks run forward and
+another run on the time-reversed sequence, merged by a linear layer. The blocks keep xLSTM's own
+initialisation. The mLSTM cell runs on ``mlstm_kernels`` chunkwise kernels (linear in length): native PyTorch
+on CPU, Triton on CUDA, picked per call from the tensor's device; ``kernel="parallel"`` keeps xlstm's default
+quadratic formulation (used as reference in tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from xlstm import mLSTMBlockConfig, mLSTMLayerConfig, xLSTMBlockStack, xLSTMBlockStackConfig
+
+KERNELS = ("auto", "chunkwise", "parallel")
+
+
+@dataclass
+class ContextConfig:
+    """Attributes:
+    dim: feature width of the top stage (frames in and out have this width).
+    dim_mult: width multiplier per stage, top to bottleneck (``len(pooling) + 1`` entries).
+    depths: mLSTM blocks per direction in each down stage and the bottleneck (``len(pooling) + 1``);
+        the up stages mirror the down stages.
+    pooling: down-sampling factor between stages (frames); ``[4, 4]`` → 1/16 frame rate at the bottleneck.
+    num_heads: mLSTM heads.
+    proj_factor: mLSTM up-projection factor.
+    conv1d_kernel_size: kernel of the causal convolution inside each mLSTM layer.
+    qkv_proj_blocksize: block size of xLSTM's head-wise q/k/v projections.
+    dropout: dropout inside the blocks.
+    bidirectional: also run every stage on the time-reversed sequence.
+    kernel: ``auto``/``chunkwise`` (mlstm_kernels, linear in length) or ``parallel`` (xlstm default, quadratic).
+    chunk_size: chunk length of the chunkwise kernel (sequences are zero-padded to a multiple, then cut).
+    gradient_checkpointing: recompute block activations in the backward pass (saves memory).
+    """
+
+    dim: int = 256
+    dim_mult: list[int] = field(default_factory=lambda: [1, 1, 1])
+    depths: list[int] = field(default_factory=lambda: [1, 1, 2])
+    pooling: list[int] = field(default_factory=lambda: [4, 4])
+    num_heads: int = 4
+    proj_factor: float = 2.0
+    conv1d_kernel_size: int = 4
+    qkv_proj_blocksize: int = 4
+    dropout: float = 0.0
+    bidirectional: bool = True
+    kernel: str = "auto"
+    chunk_size: int = 64
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self):
+        n = len(self.pooling) + 1
+        if len(self.depths) != n or len(self.dim_mult) != n:
+            raise ValueError(f"context depths {self.depths} and dim_mult {self.dim_mult} need len(pooling)+1 = {n} entries")
+        if self.kernel not in KERNELS:
+            raise ValueError(f"context kernel must be one of {KERNELS}, got {self.kernel!r}")
+        for m in self.dim_mult:
+            width = self.dim * m
+            if width % self.num_heads or (int(width * self.proj_factor) // self.num_heads) % self.qkv_proj_blocksize:
+                raise ValueError(f"stage width {width} × proj_factor {self.proj_factor} must split into "
+                                 f"{self.num_heads} heads of a multiple of qkv_proj_blocksize {self.qkv_proj_blocksize}")
+
+    @property
+    def total_pooling(self) -> int:
+        return math.prod(self.pooling)
+
+
+class ChunkwiseMLSTMKernel(nn.Module):
+    """Drop-in ``backend_fn`` for ``xlstm``'s ``mLSTMCell`` running ``mlstm_kernels`` chunkwise kernels.
+
+    Takes xlstm's argument layout (``[B, NH, S, DH]`` q/k/v, ``[B, NH, S, 1]`` gate pre-activations) and pads
+    the sequence with neutral gates (forget = 1, input = 0) to a multiple of the chunk size, so any length works.
+    """
+
+    def __init__(self, chunk_size: int = 64, eps: float = 1e-6):
+        super().__init__()
+        self.chunk_size, self.eps = chunk_size, eps
+
+    def forward(self, queries, keys, values, igate_preact, fgate_preact, **_):
+        from mlstm_kernels.torch import get_mlstm_kernel
+        from mlstm_kernels.torch.kernel_wrappers import wrap_chunkwise__pad_zeros
+
+        on_cuda = queries.is_cuda
+        name = "chunkwise--triton_limit_chunk" if on_cuda and _has_triton() else "chunkwise--native_autograd"
+        seq = queries.shape[2]
+        # short sequences (deep stages, short windows) use a smaller chunk instead of padding to 64
+        chunk = min(self.chunk_size, max(16, 1 << max(0, (seq - 1).bit_length())))
+        dtype = queries.dtype
+        if on_cuda and torch.is_autocast_enabled("cuda"):
+            dtype = torch.get_autocast_dtype("cuda")
+        out = wrap_chunkwise__pad_zeros(
+            mlstm_chunkwise_kernel=get_mlstm_kernel(name),
+            q=queries, k=keys, v=values, i=igate_preact.squeeze(-1), f=fgate_preact.squeeze(-1),
+            eps=self.eps, chunk_size=chunk, autocast_kernel_dtype=dtype,
+        )
+        return out.to(values.dtype)
+
+
+def _has_triton() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def mlstm_stack(dim: int, depth: int, cfg: ContextConfig, max_frames: int) -> xLSTMBlockStack:
+    """An ``xLSTMBlockStack`` of ``depth`` mLSTM blocks with the configured kernel."""
+    parallel = cfg.kernel == "parallel"
+    stack = xLSTMBlockStack(xLSTMBlockStackConfig(
+        mlstm_block=mLSTMBlockConfig(mlstm=mLSTMLayerConfig(
+            conv1d_kernel_size=cfg.conv1d_kernel_size, qkv_proj_blocksize=cfg.qkv_proj_blocksize,
+            num_heads=cfg.num_heads, proj_factor=cfg.proj_factor)),
+        # the parallel form needs a causal-mask buffer as long as the sequence; chunkwise needs none
+        context_length=max_frames if parallel else 1,
+        num_blocks=depth, embedding_dim=dim, dropout=cfg.dropout, add_post_blocks_norm=True,
+    ))
+    if not parallel:
+        for block in stack.blocks:
+            block.xlstm.mlstm_cell.backend_fn = ChunkwiseMLSTMKernel(cfg.chunk_size)
+    return stack
+
+
+class BidirectionalStack(nn.Module):
+    """Forward and time-reversed ``xLSTMBlockStack`` merged by a linear layer; ``[B, T, D]`` in and out."""
+
+    def __init__(self, dim: int, depth: int, cfg: ContextConfig, max_frames: int):
+        super().__init__()
+        self.checkpointing = cfg.gradient_checkpointing
+        self.forward_stack = mlstm_stack(dim, depth, cfg, max_frames)
+        self.backward_stack = mlstm_stack(dim, depth, cfg, max_frames) if cfg.bidirectional else None
+        self.merge = nn.Linear(2 * dim, dim) if cfg.bidirectional else None
+
+    def _run(self, stack: xLSTMBlockStack, x: torch.Tensor) -> torch.Tensor:
+        for block in stack.blocks:
+            x = checkpoint(block, x, use_reentrant=False) if self.checkpointing and self.training else block(x)
+        return stack.post_blocks_norm(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fwd = self._run(self.forward_stack, x)
+        if self.backward_stack is None:
+            return fwd
+        bwd = self._run(self.backward_stack, x.flip(1)).flip(1)
+        return self.merge(torch.cat([fwd, bwd], dim=-1))
+
+
+class XLSTMUNet(nn.Module):
+    """The context network; ``[batch, frames, dim]`` → ``[batch, frames, dim]`` for any number of frames.
+
+    Frames are zero-padded at the end to a multiple of the total pooling and cut back afterwards.
+    """
+
+    def __init__(self, cfg: ContextConfig, max_frames: int = 1024):
+        super().__init__()
+        self.cfg = cfg
+        widths = [cfg.dim * m for m in cfg.dim_mult]
+        frames = [max(1, max_frames // math.prod(cfg.pooling[:i])) for i in range(len(widths))]
+        self.down = nn.ModuleList(BidirectionalStack(w, d, cfg, f)
+                                  for w, d, f in zip(widths[:-1], cfg.depths[:-1], frames[:-1]))
+        self.pools = nn.ModuleList(nn.Conv1d(widths[i], widths[i + 1], p, stride=p)
+                                   for i, p in enumerate(cfg.pooling))
+        self.bottleneck = BidirectionalStack(widths[-1], cfg.depths[-1], cfg, frames[-1])
+        self.unpools = nn.ModuleList(nn.ConvTranspose1d(widths[i + 1], widths[i], p, stride=p)
+                                     for i, p in enumerate(cfg.pooling))
+        self.skip_merge = nn.ModuleList(nn.Linear(2 * w, w) for w in widths[:-1])
+        self.up = nn.ModuleList(BidirectionalStack(w, d, cfg, f)
+                                for w, d, f in zip(widths[:-1], cfg.depths[:-1], frames[:-1]))
+
+    def stages(self) -> dict[str, list[nn.Module]]:
+        """Parameter groups by U-Net part, top (head side) to bottom, for gradual unfreezing."""
+        return {"up": [*self.up, *self.unpools, *self.skip_merge], "bottleneck": [self.bottleneck],
+                "down": [*self.down, *self.pools]}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[1]
+        pad = (-frames) % self.cfg.total_pooling
+        x = nn.functional.pad(x, (0, 0, 0, pad))
+        skips = []
+        for stage, pool in zip(self.down, self.pools):
+            x = stage(x)
+            skips.append(x)
+            x = pool(x.transpose(1, 2)).transpose(1, 2)
+        x = self.bottleneck(x)
+        for i in reversed(range(len(self.up))):
+            x = self.unpools[i](x.transpose(1, 2)).transpose(1, 2)
+            x = self.skip_merge[i](torch.cat([x, skips[i]], dim=-1))
+            x = self.up[i](x)
+        return x[:, :frames]

@@ -1,0 +1,89 @@
+"""Convolutional feature encoder: raw 3-component samples → frame features.
+
+Default (the design's Config 2): 2 × (Conv1d → LayerNorm → GELU) with 256 channels, kernels 8 and 4, strides
+2 and 2, so 4096 samples at 100 Hz become 1024 frames at 25 Hz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ConvEncoderConfig:
+    """Attributes:
+    channels: output channels per layer.
+    kernels: kernel size per layer (samples of the layer input).
+    strides: stride per layer; their product is the hop between frames in samples.
+    in_channels: input components (3: Z, N, E).
+    dropout: dropout on the encoder output.
+    """
+
+    channels: list[int] = field(default_factory=lambda: [256, 256])
+    kernels: list[int] = field(default_factory=lambda: [8, 4])
+    strides: list[int] = field(default_factory=lambda: [2, 2])
+    in_channels: int = 3
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if not len(self.channels) == len(self.kernels) == len(self.strides) >= 1:
+            raise ValueError(f"encoder channels/kernels/strides need the same (non-zero) length, got "
+                             f"{self.channels}, {self.kernels}, {self.strides}")
+
+    @property
+    def hop(self) -> int:
+        """Input samples per output frame (product of strides)."""
+        out = 1
+        for s in self.strides:
+            out *= s
+        return out
+
+
+class ConvLayerBlock(nn.Module):
+    """Conv1d → LayerNorm (over channels) → GELU. ``[batch, channels, time]`` in and out."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
+        super().__init__()
+        # 'same'-style padding so that time_out = ceil(time_in / stride) for any kernel >= stride
+        self.pad_left = (kernel - stride) // 2
+        self.pad_right = kernel - stride - self.pad_left
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel, stride=stride)
+        self.norm = nn.LayerNorm(out_channels)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad_right = self.pad_right + (-x.shape[-1]) % self.conv.stride[0]
+        x = self.conv(nn.functional.pad(x, (self.pad_left, pad_right)))
+        return self.act(self.norm(x.transpose(1, 2)).transpose(1, 2))
+
+
+class ConvFeatureEncoder(nn.Module):
+    """Stack of :class:`ConvLayerBlock`; ``[batch, 3, samples]`` → ``[batch, frames, channels]``."""
+
+    def __init__(self, cfg: ConvEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        ins = [cfg.in_channels] + cfg.channels[:-1]
+        self.layers = nn.ModuleList(ConvLayerBlock(i, o, k, s)
+                                    for i, o, k, s in zip(ins, cfg.channels, cfg.kernels, cfg.strides))
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    @property
+    def out_channels(self) -> int:
+        return self.cfg.channels[-1]
+
+    def frames(self, samples: int) -> int:
+        """Number of output frames for ``samples`` input samples."""
+        for s in self.cfg.strides:
+            samples = -(-samples // s)
+        return samples
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3 or x.shape[1] != self.cfg.in_channels:
+            raise ValueError(f"expected input [batch, {self.cfg.in_channels}, samples], got {list(x.shape)}")
+        for layer in self.layers:
+            x = layer(x)
+        return self.dropout(x.transpose(1, 2))

@@ -1,0 +1,118 @@
+"""The seiscontrast network: encoder → (masking) → xLSTM U-Net → projections, plus the quantizer for targets.
+
+``SeisContrastModel.pretrain_forward`` is the wav2vec 2.0 objective's forward pass; ``SeisContrastModel.forward``
+returns frame features for fine-tuning and embeddings. The whole model is rebuilt from its :class:`ModelConfig`
+alone, so a checkpoint that carries the config restores it exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .context import ContextConfig, XLSTMUNet
+from .data.windows import normalize_window
+from .encoder import ConvEncoderConfig, ConvFeatureEncoder
+from .masking import MaskingConfig, compute_span_mask
+from .quantizer import GumbelVectorQuantizer, QuantizerConfig, QuantizerOutput
+
+
+@dataclass
+class ModelConfig:
+    """Attributes:
+    encoder / context / quantizer / masking: the stage configs.
+    final_dim: width of the space where context outputs and quantized targets are compared.
+    feature_dropout: dropout on the projected encoder features (before masking).
+    normalization: input normalisation applied inside the model (``std`` or ``peak``), so the model accepts
+        raw counts as well as normalised windows.
+    max_frames: longest sequence the parallel reference kernel must handle (chunkwise kernels have no limit).
+    """
+
+    encoder: ConvEncoderConfig = field(default_factory=ConvEncoderConfig)
+    context: ContextConfig = field(default_factory=ContextConfig)
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    final_dim: int = 256
+    feature_dropout: float = 0.1
+    normalization: str = "std"
+    max_frames: int = 1024
+
+
+@dataclass
+class PretrainOutput:
+    """Attributes:
+    context: ``[B, T, final_dim]`` projected context outputs.
+    targets: ``[B, T, final_dim]`` projected quantized (unmasked) encoder features.
+    mask: ``[B, T]`` masked frames.
+    quantizer: the quantizer's output (perplexities, diversity loss, codes).
+    feature_penalty: mean squared encoder feature (wav2vec 2.0's L2 penalty).
+    """
+
+    context: torch.Tensor
+    targets: torch.Tensor
+    mask: torch.Tensor
+    quantizer: QuantizerOutput
+    feature_penalty: torch.Tensor
+
+
+class SeisContrastModel(nn.Module):
+    """``[batch, 3, samples]`` Z/N/E waveforms → frame representations (``samples / encoder.hop`` frames)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ConvFeatureEncoder(cfg.encoder)
+        enc_dim = self.encoder.out_channels
+        self.feature_norm = nn.LayerNorm(enc_dim)
+        self.feature_projection = nn.Linear(enc_dim, cfg.context.dim)
+        self.feature_dropout = nn.Dropout(cfg.feature_dropout)
+        self.mask_embedding = nn.Parameter(torch.empty(cfg.context.dim).uniform_())
+        self.context = XLSTMUNet(cfg.context, cfg.max_frames)
+        self.quantizer = GumbelVectorQuantizer(enc_dim, cfg.quantizer)
+        self.project_context = nn.Linear(cfg.context.dim, cfg.final_dim)
+        self.project_targets = nn.Linear(cfg.quantizer.dim, cfg.final_dim)
+
+    @property
+    def hop(self) -> int:
+        """Input samples per frame."""
+        return self.cfg.encoder.hop
+
+    @property
+    def dim(self) -> int:
+        """Width of the frame features returned by :meth:`forward`."""
+        return self.cfg.context.dim
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised input → ``(raw, layer-normed)`` encoder features, each ``[B, T, enc_dim]``."""
+        raw = self.encoder(normalize_window(x, self.cfg.normalization))
+        return raw, self.feature_norm(raw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Context features ``[B, T, dim]`` of unmasked input (for heads and embeddings)."""
+        return self.context(self.feature_projection(self.encode(x)[1]))
+
+    def pretrain_forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> PretrainOutput:
+        """Masked forward pass for the contrastive objective (``mask`` drawn if not given)."""
+        raw, features = self.encode(x)
+        b, t, _ = features.shape
+        if mask is None:
+            mask = compute_span_mask(b, t, self.cfg.masking, device=x.device)
+        projected = self.feature_dropout(self.feature_projection(features))
+        masked = torch.where(mask[..., None], self.mask_embedding.to(projected.dtype), projected)
+        context = self.context(masked)
+        quant = self.quantizer(features, mask)
+        return PretrainOutput(
+            context=self.project_context(context), targets=self.project_targets(quant.quantized),
+            mask=mask, quantizer=quant, feature_penalty=raw.float().pow(2).mean(),
+        )
+
+    def backbone_stages(self) -> dict[str, list[nn.Module]]:
+        """Backbone parts used by the heads, from the head side down (for freeze/unfreeze schedules).
+
+        The mask embedding, quantizer and contrastive projections serve pretraining only and are not listed.
+        """
+        stages = self.context.stages()
+        return {"context_up": stages["up"], "bottleneck": stages["bottleneck"], "context_down": stages["down"],
+                "encoder": [self.encoder, self.feature_norm, self.feature_projection]}

@@ -1,0 +1,99 @@
+"""Gumbel vector quantizer (wav2vec 2.0): ``groups`` codebooks of ``codes`` entries, hard Gumbel-softmax with
+straight-through gradients, temperature annealed from ``temperature_start`` to ``temperature_end``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass
+class QuantizerConfig:
+    """Attributes:
+    groups: codebooks (2); the quantized vector concatenates one entry of each.
+    codes: entries per codebook (320); 320² ≈ 100k possible targets.
+    dim: width of the quantized vector (split evenly over the groups).
+    temperature_start / temperature_end: Gumbel temperature at the first and the last training step
+        (annealed geometrically in between).
+    """
+
+    groups: int = 2
+    codes: int = 320
+    dim: int = 256
+    temperature_start: float = 2.0
+    temperature_end: float = 0.5
+
+    def __post_init__(self):
+        if self.dim % self.groups:
+            raise ValueError(f"quantizer dim {self.dim} must be divisible by groups {self.groups}")
+        if not self.temperature_start >= self.temperature_end > 0:
+            raise ValueError("need temperature_start >= temperature_end > 0, got "
+                             f"{self.temperature_start}, {self.temperature_end}")
+
+    def temperature(self, progress: float) -> float:
+        """Gumbel temperature at a training progress in [0, 1]."""
+        p = min(max(progress, 0.0), 1.0)
+        return self.temperature_start * (self.temperature_end / self.temperature_start) ** p
+
+
+@dataclass
+class QuantizerOutput:
+    """Attributes:
+    quantized: ``[batch, frames, dim]`` code vectors (straight-through gradients in training).
+    codes: ``[batch, frames, groups]`` entry per group the quantized vector is made of (Gumbel-sampled in
+        training, arg-max otherwise).
+    prob_perplexity: perplexity of the batch-averaged soft code distribution, summed over groups
+        (between ``groups`` and ``groups × codes``).
+    code_perplexity: the same from the hard choices.
+    diversity_loss: ``(groups·codes − prob_perplexity) / (groups·codes)``, in [0, 1).
+    """
+
+    quantized: torch.Tensor
+    codes: torch.Tensor
+    prob_perplexity: torch.Tensor
+    code_perplexity: torch.Tensor
+    diversity_loss: torch.Tensor
+
+
+def _perplexity(probs: torch.Tensor) -> torch.Tensor:
+    """``probs`` [groups, codes] → sum over groups of exp(entropy)."""
+    return torch.exp(-(probs * torch.log(probs + 1e-7)).sum(-1)).sum()
+
+
+class GumbelVectorQuantizer(nn.Module):
+    """``[batch, frames, in_dim]`` → :class:`QuantizerOutput`; ``mask`` restricts the perplexity statistics."""
+
+    def __init__(self, in_dim: int, cfg: QuantizerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.logits = nn.Linear(in_dim, cfg.groups * cfg.codes)
+        nn.init.normal_(self.logits.weight, std=1.0)
+        nn.init.zeros_(self.logits.bias)
+        self.codebook = nn.Parameter(torch.rand(cfg.groups, cfg.codes, cfg.dim // cfg.groups))
+        self.temperature = cfg.temperature_start
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> QuantizerOutput:
+        g, v = self.cfg.groups, self.cfg.codes
+        b, t, _ = x.shape
+        logits = self.logits(x).float().view(b, t, g, v)
+        selected = logits if mask is None else logits[mask]           # [..., g, v] frames that count
+        soft = selected.softmax(-1).reshape(-1, g, v).mean(0)
+        hard_idx = logits.argmax(-1)                                   # [b, t, g]
+        hard_counts = F.one_hot(hard_idx if mask is None else hard_idx[mask], v).float().reshape(-1, g, v).mean(0)
+        if self.training:
+            onehot = F.gumbel_softmax(logits, tau=self.temperature, hard=True, dim=-1)
+            used_idx = onehot.argmax(-1)  # the sampled codes the targets are actually built from
+        else:
+            onehot = F.one_hot(hard_idx, v).to(logits.dtype)
+            used_idx = hard_idx
+        quantized = torch.einsum("btgv,gvd->btgd", onehot.to(self.codebook.dtype), self.codebook).reshape(b, t, -1)
+        prob_ppl = _perplexity(soft)
+        return QuantizerOutput(
+            quantized=quantized, codes=used_idx, prob_perplexity=prob_ppl,
+            code_perplexity=_perplexity(hard_counts),
+            diversity_loss=(g * v - prob_ppl) / (g * v),
+        )

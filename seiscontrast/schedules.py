@@ -1,0 +1,57 @@
+"""Learning-rate schedule shared by pretraining and fine-tuning: linear warm-up, then cosine decay."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class OptimConfig:
+    """AdamW + warm-up/cosine schedule.
+
+    Attributes:
+        lr: peak learning rate.
+        weight_decay: AdamW decoupled weight decay (not applied to biases, norms, embeddings, codebooks).
+        betas: AdamW betas.
+        warmup_steps: linear warm-up from 0 to ``lr``.
+        max_steps: total optimiser steps; the cosine reaches ``min_lr_ratio × lr`` here.
+        min_lr_ratio: final learning rate as a share of ``lr``.
+        grad_clip: clip the global gradient norm to this (0 disables).
+    """
+
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    warmup_steps: int = 1000
+    max_steps: int = 100_000
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 1.0
+
+    def __post_init__(self):
+        if self.max_steps < 1 or self.warmup_steps < 0:
+            raise ValueError(f"need max_steps >= 1 and warmup_steps >= 0, got {self.max_steps}, {self.warmup_steps}")
+
+
+class WarmupCosine:
+    """Multiplier of the peak learning rate at a given step (picklable, unlike a lambda)."""
+
+    def __init__(self, warmup_steps: int, max_steps: int, min_ratio: float):
+        self.warmup, self.total, self.min_ratio = warmup_steps, max_steps, min_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / (self.warmup + 1)
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def param_groups(module, weight_decay: float, lr: float, names_without_decay=("codebook", "mask_embedding")):
+    """Two AdamW groups: matrices with weight decay; biases, norms and embeddings without."""
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or any(n in name for n in names_without_decay) else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay, "lr": lr},
+            {"params": no_decay, "weight_decay": 0.0, "lr": lr}]

@@ -1,0 +1,144 @@
+"""Masking, encoder, context network, quantizer and InfoNCE on tiny tensors."""
+
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from seiscontrast.context import ContextConfig, XLSTMUNet
+from seiscontrast.contrastive import ContrastiveConfig, info_nce, sample_negatives
+from seiscontrast.encoder import ConvEncoderConfig, ConvFeatureEncoder
+from seiscontrast.masking import MaskingConfig, compute_span_mask
+from seiscontrast.model import ModelConfig, SeisContrastModel
+from seiscontrast.quantizer import GumbelVectorQuantizer, QuantizerConfig
+
+
+def test_mask_fraction_and_span_length():
+    g = torch.Generator().manual_seed(0)
+    mask = compute_span_mask(64, 1024, MaskingConfig(0.65, 10), generator=g)
+    frac = mask.float().mean().item()
+    # spans of 10 starting with probability 0.065 per frame, overlaps allowed: 1 - exp(-0.65) ≈ 0.478
+    assert abs(frac - (1 - math.exp(-0.65))) < 0.03
+    # every run of masked frames is at least one span long
+    for row in mask[:8]:
+        padded = torch.cat([torch.tensor([False]), row, torch.tensor([False])]).int()
+        starts = (padded[1:] - padded[:-1] == 1).nonzero().flatten()
+        ends = (padded[1:] - padded[:-1] == -1).nonzero().flatten()
+        assert ((ends - starts) >= 10).all()
+
+
+def test_mask_respects_padding_and_minimum():
+    lengths = torch.tensor([100, 40, 12])
+    mask = compute_span_mask(3, 100, MaskingConfig(0.65, 10, min_masks=2), lengths=lengths)
+    assert not mask[1, 40:].any() and not mask[2, 12:].any()
+    assert (mask.sum(1) >= 10).all()
+
+
+def test_encoder_frame_rate():
+    enc = ConvFeatureEncoder(ConvEncoderConfig())
+    assert enc.cfg.hop == 4
+    for n in (4096, 4095, 100):
+        assert enc(torch.randn(1, 3, n)).shape == (1, enc.frames(n), 256)
+    assert enc.frames(4096) == 1024
+    with pytest.raises(ValueError, match="expected input"):
+        enc(torch.randn(1, 2, 100))
+
+
+@pytest.mark.parametrize("frames", [1000, 7, 130])
+def test_chunkwise_matches_parallel_kernel(frames):
+    torch.manual_seed(0)
+    cfg = dict(dim=32, num_heads=2, depths=[1, 1, 1])
+    chunk = XLSTMUNet(ContextConfig(**cfg, kernel="chunkwise"), 1024).eval()
+    par = XLSTMUNet(ContextConfig(**cfg, kernel="parallel"), 1024).eval()
+    par.load_state_dict(chunk.state_dict())
+    x = torch.randn(2, frames, 32)
+    with torch.no_grad():
+        a, b = chunk(x), par(x)
+    assert a.shape == (2, frames, 32)
+    torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-3)
+
+
+def test_context_keeps_xlstm_gate_initialisation():
+    net = XLSTMUNet(ContextConfig(dim=32, num_heads=2), 256)
+    cell = net.bottleneck.forward_stack.blocks[0].xlstm.mlstm_cell
+    assert torch.all(cell.fgate.weight == 0) and cell.fgate.bias.min() >= 3.0 - 1e-6  # xLSTM's forget-gate init
+
+
+def test_quantizer_shapes_gradients_perplexity():
+    torch.manual_seed(0)
+    q = GumbelVectorQuantizer(16, QuantizerConfig(groups=2, codes=320, dim=32))
+    x = torch.randn(4, 50, 16, requires_grad=True)
+    out = q(x)
+    assert out.quantized.shape == (4, 50, 32) and out.codes.shape == (4, 50, 2)
+    assert 2 <= out.prob_perplexity.item() <= 640 and 2 <= out.code_perplexity.item() <= 640
+    assert 0 <= out.diversity_loss.item() < 1
+    # hard one-hot forward, but gradients reach the input through the straight-through estimator
+    (out.quantized.sum() + out.diversity_loss).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # each group's slice is exactly one codebook row
+    g0 = out.quantized[0, 0, :16]
+    assert torch.isclose(q.codebook[0], g0).all(-1).any()
+
+
+def test_quantizer_temperature_anneals():
+    cfg = QuantizerConfig()
+    assert cfg.temperature(0) == pytest.approx(2.0) and cfg.temperature(1) == pytest.approx(0.5)
+    assert cfg.temperature(0.5) == pytest.approx(1.0)
+
+
+def test_negatives_never_the_positive_and_same_window():
+    torch.manual_seed(0)
+    mask = compute_span_mask(6, 200, MaskingConfig())
+    pos, neg = sample_negatives(mask, 100)
+    assert neg.shape == (mask.sum().item(), 100)
+    assert not (neg == pos[:, None]).any()
+    assert ((neg // 200) == (pos // 200)[:, None]).all()
+    assert mask.flatten()[neg].all()
+
+
+def test_info_nce_matches_hand_computation():
+    torch.manual_seed(1)
+    b, t, d = 2, 12, 5
+    mask = torch.zeros(b, t, dtype=torch.bool)
+    mask[0, 2:7] = True
+    mask[1, 0:4] = True
+    c, q = torch.randn(b, t, d), torch.randn(b, t, d)
+    cfg = ContrastiveConfig(temperature=0.1, num_negatives=3)
+    out = info_nce(c, q, mask, cfg, generator=torch.Generator().manual_seed(5))
+    pos, neg = sample_negatives(mask, 3, torch.Generator().manual_seed(5))
+    cf, qf = c.reshape(-1, d), q.reshape(-1, d)
+    losses = []
+    for i, p in enumerate(pos):
+        sims = [F.cosine_similarity(cf[p], qf[p], dim=0) / 0.1]
+        sims += [F.cosine_similarity(cf[p], qf[n], dim=0) / 0.1 for n in neg[i]]
+        losses.append(-torch.log_softmax(torch.stack(sims), 0)[0])
+    torch.testing.assert_close(out.loss, torch.stack(losses).mean(), atol=1e-5, rtol=1e-5)
+
+
+def test_info_nce_excludes_negatives_equal_to_positive():
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    q = torch.randn(1, 6, 4)
+    q[0, 3] = q[0, 1]                        # frames 1 and 3 have the same target
+    codes = torch.arange(6).view(1, 6, 1).clone()
+    codes[0, 3] = codes[0, 1]
+    out = info_nce(torch.randn(1, 6, 4), q, mask, ContrastiveConfig(num_negatives=50), codes=codes)
+    pos, neg = sample_negatives(mask, 50)
+    row = out.logits[1]                      # positive frame 1: negatives pointing at frame 3 are -inf
+    assert torch.isinf(row[1:]).any() and torch.isfinite(row[0])
+    vec = info_nce(torch.randn(1, 6, 4), q, mask, ContrastiveConfig(num_negatives=50))
+    assert torch.isinf(vec.logits[1, 1:]).any()
+
+
+def test_model_forward_shapes_any_length():
+    cfg = ModelConfig(encoder=ConvEncoderConfig(channels=[16, 16]),
+                      context=ContextConfig(dim=16, num_heads=2, depths=[1, 1, 1]),
+                      quantizer=QuantizerConfig(dim=16), final_dim=16)
+    model = SeisContrastModel(cfg)
+    for n in (4096, 3001, 600):
+        assert model(torch.randn(2, 3, n)).shape == (2, -(-n // 4), 16)
+    out = model.pretrain_forward(torch.randn(2, 3, 4096))
+    assert out.context.shape == out.targets.shape == (2, 1024, 16)
+    assert 0.35 < out.mask.float().mean() < 0.6
+    zeros = model(torch.zeros(1, 3, 512))     # all-zero input must not produce NaN
+    assert torch.isfinite(zeros).all()

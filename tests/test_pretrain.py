@@ -1,0 +1,113 @@
+"""Tiny pretraining runs on the synthetic dataset (CPU): learning, resume, DDP, plots."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from seiscontrast.checkpoints import load_model_file
+from seiscontrast.config import load_config
+from seiscontrast.pretrain import PretrainConfig, run_pretraining
+from seiscontrast.schedules import WarmupCosine
+
+TINY = ["window.length=1024", "model.max_frames=256", "trainer.log_every_n_steps=1", "trainer.limit_val_batches=2"]
+
+
+def tiny_config(synth_dir, *extra):
+    return load_config(PretrainConfig, "configs/pretrain_tiny.yaml",
+                       [*TINY, f"data.sources=['{synth_dir}']", *extra])
+
+
+def _series(metrics, column):
+    return metrics[["step", column]].dropna().groupby("step")[column].mean()
+
+
+@pytest.fixture(scope="module")
+def trained_run(synth_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrain") / "run"
+    cfg = tiny_config(synth_dir, "optim.max_steps=80", "optim.warmup_steps=10", "trainer.val_every_n_steps=40")
+    run_pretraining(cfg, out, progress=False)
+    return out
+
+
+def test_tiny_pretraining_learns(trained_run):
+    metrics = pd.read_csv(trained_run / "metrics.csv")
+    loss = _series(metrics, "train/contrastive_loss")
+    acc = _series(metrics, "train/accuracy")
+    assert loss.iloc[-10:].mean() < loss.iloc[:5].mean() - 0.3
+    # chance is 1/101: the model must be well above it
+    assert acc.iloc[-10:].mean() > 0.1
+    val = metrics["val/accuracy"].dropna()
+    assert len(val) >= 2 and val.iloc[-1] > 0.05
+    ppl = _series(metrics, "train/prob_perplexity")
+    assert (ppl > 2).all() and (ppl <= 640).all()
+    temp = _series(metrics, "train/gumbel_temperature")
+    assert temp.iloc[0] == pytest.approx(2.0, rel=0.02) and temp.iloc[-1] < 0.6
+
+
+def test_model_file_loads_weights_only_and_rebuilds(trained_run):
+    from seiscontrast.config import config_from_dict
+    from seiscontrast.model import SeisContrastModel
+
+    payload = load_model_file(trained_run / "model.pt")
+    cfg = config_from_dict(PretrainConfig, payload["config"])
+    model = SeisContrastModel(cfg.model)
+    model.load_state_dict(payload["state_dict"])
+    assert payload["meta"]["global_step"] == 80
+    torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)  # Lightning checkpoint: safe load
+    usage = np.loadtxt(trained_run / "codebook_usage.csv", delimiter=",")
+    assert usage.shape == (2, 320) and usage.sum() > 0
+
+
+def test_plot_pretrain(trained_run, tmp_path):
+    from seiscontrast.cli import main
+
+    assert main(["plot-pretrain", str(trained_run), "--out", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").stat().st_size > 20_000
+
+
+def test_resume_continues_steps_and_schedule(synth_dir, tmp_path):
+    cfg = tiny_config(synth_dir, "optim.max_steps=12", "optim.warmup_steps=4", "trainer.checkpoint_every_n_steps=6",
+                      "trainer.val_every_n_steps=0")
+    run_pretraining(cfg, tmp_path / "run", progress=False)
+    ckpt = tmp_path / "run" / "checkpoints"
+    # pretend the run died after step 6: the step-6 checkpoint becomes the last one
+    shutil.copy(ckpt / "step0000006.ckpt", ckpt / "last.ckpt")
+    before = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    before[before.step < 6].to_csv(tmp_path / "run" / "metrics.csv", index=False)
+    with pytest.raises(FileExistsError):
+        run_pretraining(cfg, tmp_path / "run", progress=False)
+    run_pretraining(cfg, tmp_path / "run", resume=True, progress=False)
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    steps = sorted(metrics["step"].dropna().unique())
+    # rows from before the interruption are kept and the resumed run goes on from step 6 to the end
+    assert steps[0] < 6 and set(range(int(steps[0]), 12)) <= set(steps)
+    assert load_model_file(tmp_path / "run" / "model.pt")["meta"]["global_step"] == 12
+    lr = metrics[["step", "lr-AdamW/pg1"]].dropna().set_index("step")["lr-AdamW/pg1"]
+    sched = WarmupCosine(4, 12, cfg.optim.min_lr_ratio)
+    for step, value in lr.items():
+        assert value == pytest.approx(cfg.optim.lr * sched(int(step)), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(synth_dir, tmp_path):
+    cmd = [sys.executable, "-m", "seiscontrast.cli", "pretrain", "-q", "--config", "configs/pretrain_tiny.yaml",
+           "--data", str(synth_dir), "--out", str(tmp_path / "ddp"), "--max-steps", "3", *TINY,
+           "window.length=512", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp",
+           "trainer.val_every_n_steps=0", "trainer.batch_size=4"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert load_model_file(tmp_path / "ddp" / "model.pt")["meta"]["global_step"] == 3
+
+
+def test_bad_override_is_reported(synth_dir):
+    from seiscontrast.config import ConfigError
+
+    with pytest.raises(ConfigError, match="modle"):
+        tiny_config(synth_dir, "modle.width=3")
+    with pytest.raises(ConfigError):
+        tiny_config(synth_dir, "optim.lr=fast")
