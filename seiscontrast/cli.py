@@ -22,6 +22,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("convert", "seiscontrast.commands.convert", "turn miniSEED (+ picks CSV/QuakeML) into a SeisBench dataset"),
     ("pretrain", "seiscontrast.commands.pretrain", "self-supervised pretraining (wav2vec 2.0 objective)"),
     ("plot-pretrain", "seiscontrast.commands.plot_pretrain", "plot pretraining curves and codebook usage"),
+    ("finetune", "seiscontrast.commands.finetune", "fine-tune a phase picker (or train a baseline)"),
+    ("evaluate", "seiscontrast.commands.evaluate", "pick-benchmark evaluation on dev/test"),
 ]
 
 

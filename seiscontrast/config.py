@@ -23,15 +23,20 @@ class ConfigError(ValueError):
     """A config file or an override does not fit the config schema."""
 
 
-def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Build a ``schema`` dataclass from its defaults, an optional YAML file and ``key=value`` overrides.
+def load_config(schema: type[T], paths: str | Path | Sequence[str | Path] | None = None,
+                overrides: Sequence[str] = ()) -> T:
+    """Build a ``schema`` dataclass from its defaults, YAML file(s) and ``key=value`` overrides.
 
-    Later sources win: defaults < YAML file < overrides. Unknown keys and wrong types raise ``ConfigError``
-    naming the file or override that caused them.
+    Later sources win: defaults < first YAML file < next YAML file < overrides (so a schedule file and a
+    model-size file compose instead of being copied into one another). Unknown keys and wrong types raise
+    ``ConfigError`` naming the file or override that caused them.
     """
     merged = OmegaConf.structured(schema)
-    if path is not None:
-        path = Path(path)
+    if paths is None:
+        paths = []
+    elif isinstance(paths, (str, Path)):
+        paths = [paths]
+    for path in map(Path, paths):
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:

@@ -26,9 +26,23 @@ def setup_logging(verbosity: int = 0) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    quiet_level = logging.DEBUG if verbosity >= 1 else logging.WARNING
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "seisbench"):
-        logging.getLogger(name).setLevel(quiet_level)
-    if verbosity < 1:
-        warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
+    global _VERBOSITY
+    _VERBOSITY = verbosity
+    quiet_third_party()
+
+
+_VERBOSITY = 0
+
+
+def quiet_third_party() -> None:
+    """Keep Lightning/SeisBench banners and warnings out unless ``-v``; call again after importing Lightning,
+    which resets its own loggers when imported."""
+    level = logging.DEBUG if _VERBOSITY >= 1 else logging.WARNING
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "seisbench",
+                 "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(level)
+    if _VERBOSITY < 1:
+        for module in ("lightning", "lightning_fabric", "pytorch_lightning", "seisbench", "torch"):
+            warnings.filterwarnings("ignore", category=UserWarning, module=module)
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -62,3 +62,56 @@ def plot_pretraining(run_dir: str | Path, out: str | Path | None = None) -> Path
     fig.savefig(target, dpi=110)
     plt.close(fig)
     return target
+
+
+def plot_evaluation(scored: pd.DataFrame, probs: np.ndarray, dataset, targets: pd.DataFrame, window,
+                    out_dir: Path, n_examples: int = 4) -> list[Path]:
+    """Residual histograms (P, S), detection score distributions, and example windows with probability curves."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fs = window.sampling_rate
+    ph = scored[scored.task == "phase"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, phase, colour in ((axes[0], "P", "tab:blue"), (axes[1], "S", "tab:red")):
+        r = ph[ph.phase == phase].residual_s.dropna()
+        ax.hist(r.clip(-1.5, 1.5), bins=np.linspace(-1.5, 1.5, 61), color=colour)
+        ax.axvspan(-0.5, 0.5, color="grey", alpha=0.15, label="|residual| <= 0.5 s")
+        ax.set_title(f"{phase} onset residuals (n={len(r)}, MAE {r.abs().mean():.3f} s)")
+        ax.set_xlabel("predicted - labelled (s), clipped to ±1.5")
+        ax.legend(fontsize=8)
+    d = scored[scored.task == "detection"]
+    for label, name in ((1, "event windows"), (0, "noise windows")):
+        axes[2].hist(d[d.label == label].det_score, bins=np.linspace(0, 1, 41), alpha=0.6, label=name)
+    axes[2].set_title("detection score (max event probability)")
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    paths = [out_dir / "residuals.png"]
+    fig.savefig(paths[0], dpi=100)
+    plt.close(fig)
+
+    examples = ph.groupby("phase").head(n_examples // 2).index[:n_examples]
+    if len(examples):
+        fig, axes = plt.subplots(len(examples), 1, figsize=(13, 2.6 * len(examples)), squeeze=False)
+        for ax, k in zip(axes[:, 0], examples):
+            row = targets.loc[k]
+            wf = dataset.get_waveforms(int(row.trace))
+            lo = int(row.start)
+            seg = np.zeros((3, window.length), np.float32)
+            src = wf[:, max(0, lo):lo + window.length]
+            seg[:, max(0, -lo):max(0, -lo) + src.shape[1]] = src
+            t = np.arange(window.length) / fs
+            scale = np.abs(seg).max() or 1.0
+            for c, name in enumerate("ZNE"):
+                ax.plot(t, seg[c] / scale * 0.45 + 2.5 - c, lw=0.5, color="k")
+            ax.plot(t, probs[k, 0] * 0.9 - 1.2, color="tab:blue", label="P probability")
+            ax.plot(t, probs[k, 1] * 0.9 - 1.2, color="tab:red", label="S probability")
+            ax.axvline(row.onset / fs, color="tab:blue" if row.phase == "P" else "tab:red", ls="--",
+                       label=f"labelled {row.phase}")
+            ax.set_yticks([])
+            ax.set_xlim(0, t[-1])
+            ax.legend(fontsize=7, loc="upper right")
+        axes[-1, 0].set_xlabel("time in window (s)")
+        fig.tight_layout()
+        paths.append(out_dir / "examples.png")
+        fig.savefig(paths[-1], dpi=90)
+        plt.close(fig)
+    return paths

@@ -23,9 +23,9 @@ from .contrastive import ContrastiveConfig, info_nce
 from .data.seisbench_source import DatasetConfig
 from .data.sources import pretraining_datasets
 from .data.windows import WindowConfig
-from .logs import get_logger
+from .logs import get_logger, quiet_third_party
 from .model import ModelConfig, SeisContrastModel
-from .schedules import OptimConfig, WarmupCosine, param_groups
+from .schedules import OptimConfig, WarmupCosineLR, param_groups
 
 log = get_logger(__name__)
 
@@ -135,7 +135,7 @@ class PretrainModule(L.LightningModule):
     def configure_optimizers(self):
         o = self.cfg.optim
         opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay, o.lr), lr=o.lr, betas=tuple(o.betas))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(o.warmup_steps, o.max_steps, o.min_lr_ratio))
+        sched = WarmupCosineLR(opt, o.warmup_steps, o.max_steps, o.min_lr_ratio)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
@@ -152,14 +152,15 @@ def _devices(value: str):
 
 
 def build_trainer(cfg_trainer: TrainerConfig, max_steps: int, grad_clip: float, out: Path, progress: bool,
-                  callbacks: list, val_every: int | None, monitor: str | None = None) -> L.Trainer:
+                  callbacks: list, val_every: int | None, monitor: str | None = None, mode: str = "max") -> L.Trainer:
     """A Lightning Trainer writing CSV + TensorBoard logs and checkpoints below ``out``.
 
     ``val_every``: validate every that many steps (across epochs); ``None`` disables validation.
     """
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
                            every_n_train_steps=cfg_trainer.checkpoint_every_n_steps, save_last=True,
-                           save_top_k=-1 if monitor is None else 1, monitor=monitor, mode="max")
+                           save_top_k=-1 if monitor is None else 1, monitor=monitor, mode=mode)
+    quiet_third_party()
     cbs = [ckpt, LearningRateMonitor(logging_interval="step"), *callbacks]
     if progress:
         cbs.append(TQDMProgressBar(refresh_rate=1))

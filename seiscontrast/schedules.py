@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import torch
+
 
 @dataclass
 class OptimConfig:
@@ -44,6 +46,25 @@ class WarmupCosine:
             return (step + 1) / (self.warmup + 1)
         progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
         return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
+    """Warm-up + cosine on every param group, each scaled from its own ``initial_lr``.
+
+    Unlike ``LambdaLR``, groups added after construction (unfrozen backbone stages) follow the schedule too:
+    they only need an ``initial_lr`` entry.
+    """
+
+    def __init__(self, optimizer, warmup_steps: int, max_steps: int, min_ratio: float, last_epoch: int = -1):
+        self.factor = WarmupCosine(warmup_steps, max_steps, min_ratio)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        f = self.factor(self.last_epoch)
+        return [g.setdefault("initial_lr", g["lr"]) * f for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {k: v for k, v in super().state_dict().items() if k != "factor"}
 
 
 def param_groups(module, weight_decay: float, lr: float, names_without_decay=("codebook", "mask_embedding")):

@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import configs_and_overrides
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML config (default: the built-in defaults, i.e. Config 2)")
+    p.add_argument("--config", nargs="+", help="one or more YAML configs merged in order (default: built-in Config 2)")
     p.add_argument("--data", nargs="+", help="SeisBench dataset names, SeisBench folders, or waveform files/dirs/globs")
     p.add_argument("--out", required=True, help="run folder (config, metrics.csv, checkpoints, model.pt)")
     p.add_argument("--max-steps", type=int, help="optimiser steps (overrides optim.max_steps)")
@@ -28,10 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..pretrain import PretrainConfig, run_pretraining
 
-    config = args.config
-    if args.resume and config is None and (Path(args.out) / "config.yaml").is_file():
-        config = Path(args.out) / "config.yaml"  # resume with the run's own resolved config
-    overrides = list(args.overrides)
+    config, overrides = configs_and_overrides(args)
+    if args.resume and not config and (Path(args.out) / "config.yaml").is_file():
+        config = [Path(args.out) / "config.yaml"]  # resume with the run's own resolved config
     if args.data:
         overrides.append(f"data.sources=[{','.join(repr(str(d)) for d in args.data)}]")
     if args.max_steps is not None:

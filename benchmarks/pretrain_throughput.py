@@ -1,0 +1,109 @@
+"""Pretraining step throughput: our chunkwise xLSTM U-Net vs the same U-Net on xlstm's parallel formulation.
+
+Measured in the same run, with identical weights: forward + backward of the full pretraining objective
+(masking, encoder, context network, quantizer, InfoNCE with 100 negatives) for a batch of windows.
+Also reports how the step time grows with window length (chunkwise kernels should grow ~linearly) and, on a
+GPU, tokens/s and peak memory in bf16.
+
+    python benchmarks/pretrain_throughput.py                      # CPU: tiny + base, 4096/8192/16384
+    python benchmarks/pretrain_throughput.py --device cuda --configs base
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from seiscontrast.config import load_config
+from seiscontrast.contrastive import info_nce
+from seiscontrast.model import SeisContrastModel
+from seiscontrast.pretrain import PretrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build(config: str, kernel: str, length: int, device: str):
+    frames = length // 4
+    cfg = load_config(PretrainConfig, ROOT / "configs" / f"pretrain_{config}.yaml",
+                      [f"model.context.kernel={kernel}", f"model.max_frames={frames}", f"window.length={length}"])
+    torch.manual_seed(0)
+    return cfg, SeisContrastModel(cfg.model).to(device).train()
+
+
+def step_time(cfg, model, batch: int, length: int, device: str, reps: int, bf16: bool) -> float:
+    x = torch.randn(batch, 3, length, device=device)
+    times = []
+    for i in range(reps + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+            out = model.pretrain_forward(x)
+            loss = info_nce(out.context, out.targets, out.mask, cfg.loss.contrastive, codes=out.quantizer.codes).loss
+            loss = loss + 0.1 * out.quantizer.diversity_loss
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if i:  # first iteration is warm-up
+            times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", nargs="+", default=["tiny", "base"])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--lengths", nargs="+", type=int, default=[4096, 8192, 16384])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--skip-parallel", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = ap.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    bf16 = args.device == "cuda"
+    results = {"device": args.device, "threads": torch.get_num_threads(), "batch": args.batch, "rows": []}
+    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} bf16={bf16}")
+    print(f"{'config':6} {'kernel':10} {'length':>6} {'step s':>8} {'windows/s':>10} {'tokens/s':>10} {'peak MB':>8}")
+    for name in args.configs:
+        for length in args.lengths:
+            kernels = ["chunkwise"] + ([] if args.skip_parallel or length != args.lengths[0] else ["parallel"])
+            for kernel in kernels:
+                cfg, model = build(name, kernel, length, args.device)
+                if args.device == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                t = step_time(cfg, model, args.batch, length, args.device, args.reps, bf16)
+                peak = torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else float("nan")
+                row = dict(config=name, kernel=kernel, length=length, step_s=t, windows_per_s=args.batch / t,
+                           tokens_per_s=args.batch * length / 4 / t, peak_mb=peak)
+                results["rows"].append(row)
+                print(f"{name:6} {kernel:10} {length:6d} {t:8.3f} {row['windows_per_s']:10.2f} "
+                      f"{row['tokens_per_s']:10.0f} {peak:8.0f}", flush=True)
+                del model
+    print("\nsummary")
+    for name in args.configs:
+        rows = [r for r in results["rows"] if r["config"] == name]
+        base = {r["kernel"]: r for r in rows if r["length"] == args.lengths[0]}
+        if "parallel" in base:
+            ratio = base["parallel"]["step_s"] / base["chunkwise"]["step_s"]
+            print(f"{name}: chunkwise is {ratio:.1f}x faster than xlstm's parallel form at {args.lengths[0]} samples "
+                  f"(target >= 5x: {'met' if ratio >= 5 else 'NOT met'})")
+        chunk = sorted((r for r in rows if r["kernel"] == "chunkwise"), key=lambda r: r["length"])
+        per_sample = [r["step_s"] / r["length"] for r in chunk]
+        growth = ", ".join(f"{r['length']}: {r['step_s'] / chunk[0]['step_s']:.2f}x" for r in chunk)
+        linear = all(b <= a * 1.15 for a, b in zip(per_sample, per_sample[1:]))
+        print(f"{name}: step time vs {chunk[0]['length']} samples: {growth} "
+              f"({'no faster than linear' if linear else 'FASTER than linear'})")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"pretrain_throughput_{args.device}.json"
+    target.write_text(json.dumps(results, indent=2))
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

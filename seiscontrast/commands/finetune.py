@@ -1,0 +1,57 @@
+"""Fine-tune a phase picker (P/S/noise + detection) from a pretrained model, or train a baseline.
+
+Examples::
+
+    seiscontrast finetune --config configs/finetune_full.yaml --data synth_ds --out runs/ft \\
+        --pretrained runs/tiny/model.pt --fraction 0.05
+    seiscontrast finetune --config configs/finetune_full.yaml --data ETHZ --out runs/scratch    # no pretraining
+    seiscontrast finetune --config configs/finetune_phasenet.yaml --data ETHZ --out runs/phasenet
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import configs_and_overrides
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", nargs="+", help="one or more YAML configs merged in order (e.g. configs/finetune_gradual.yaml)")
+    p.add_argument("--data", nargs="+", help="SeisBench dataset names or SeisBench-format folders with picks")
+    p.add_argument("--out", required=True, help="run folder (config, metrics.csv, checkpoints, picker.pt)")
+    p.add_argument("--pretrained", help="model.pt from `seiscontrast pretrain` (omit: random initialisation)")
+    p.add_argument("--fraction", type=float, help="share of the training split to use (block-wise, nested)")
+    p.add_argument("--schedule", choices=["full", "frozen", "freeze_then_unfreeze", "gradual"],
+                   help="freeze/unfreeze schedule (overrides schedule.name)")
+    p.add_argument("--max-steps", type=int, help="optimiser steps")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. labels.sigma=10")
+
+
+def finetune_overrides(args: argparse.Namespace) -> list[str]:
+    """Command-line flags as config overrides (shared with `report`)."""
+    out = configs_and_overrides(args)[1]
+    if getattr(args, "data", None):
+        out.append(f"data.sources=[{','.join(repr(str(d)) for d in args.data)}]")
+    for flag, key in (("pretrained", "pretrained"), ("fraction", "data.fraction"), ("schedule", "schedule.name"),
+                      ("max_steps", "optim.max_steps"), ("seed", "seed")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..finetune import FinetuneConfig, run_finetuning
+
+    config = configs_and_overrides(args)[0]
+    if args.resume and not config and (Path(args.out) / "config.yaml").is_file():
+        config = [Path(args.out) / "config.yaml"]
+    cfg = load_config(FinetuneConfig, config, finetune_overrides(args))
+    if not cfg.data.sources:
+        raise ValueError("no training data: give --data (or data.sources in the config)")
+    print(f"picker: {run_finetuning(cfg, args.out, resume=args.resume, progress=not args.quiet)}")
+    return 0

@@ -1,0 +1,249 @@
+"""Fine-tuning a picker (P/S/noise per sample + detection) with freeze/unfreeze schedules, on Lightning.
+
+Schedules (``schedule.name``):
+
+* ``full``: everything trains from the start (backbone at ``backbone_lr_mult`` × lr).
+* ``frozen``: the backbone stays frozen, only the head trains (a probe of the pretrained features).
+* ``freeze_then_unfreeze``: head only until ``unfreeze_at_step``, then the whole backbone joins at
+  ``backbone_lr_mult`` × lr.
+* ``gradual``: every ``gradual_every_steps`` steps the next part joins, from the head down: context up path →
+  bottleneck → context down path → encoder.
+
+Frozen parameters have ``requires_grad=False`` and are *not in the optimizer* (so neither gradients nor weight
+decay touch them); unfrozen parts are added as new optimizer groups that follow the warm-up/cosine schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BaseFinetuning
+
+from .checkpoints import load_model_file, save_model_file
+from .config import config_from_dict, config_to_dict, save_config
+from .data.seisbench_source import DatasetConfig, open_datasets, picking_generator, split
+from .data.windows import WindowConfig
+from .heads import PickerConfig, PickerOutput, build_picker
+from .logs import get_logger
+from .pretrain import PretrainConfig, TrainerConfig, build_trainer, fit_keeping_metrics, loader
+from .schedules import OptimConfig, WarmupCosineLR, param_groups
+
+log = get_logger(__name__)
+
+SCHEDULES = ("full", "frozen", "freeze_then_unfreeze", "gradual")
+GRADUAL_ORDER = ("context_up", "bottleneck", "context_down", "encoder")
+
+
+@dataclass
+class ScheduleConfig:
+    """Attributes:
+    name: one of ``full``, ``frozen``, ``freeze_then_unfreeze``, ``gradual``.
+    unfreeze_at_step: step at which ``freeze_then_unfreeze`` releases the backbone.
+    gradual_every_steps: steps between two parts joining in ``gradual``.
+    backbone_lr_mult: learning rate of backbone parameters relative to the head's.
+    """
+
+    name: str = "full"
+    unfreeze_at_step: int = 200
+    gradual_every_steps: int = 100
+    backbone_lr_mult: float = 0.1
+
+    def __post_init__(self):
+        if self.name not in SCHEDULES:
+            raise ValueError(f"schedule.name must be one of {SCHEDULES}, got {self.name!r}")
+
+
+@dataclass
+class LabelConfig:
+    """Attributes:
+    sigma: standard deviation of the Gaussian pick labels (samples; 20 = 0.2 s at 100 Hz).
+    noise_share: share of training windows drawn at random positions (mostly noise) instead of around picks.
+    detection_weight: weight of the detection loss next to the picking loss.
+    """
+
+    sigma: float = 20.0
+    noise_share: float = 1 / 3
+    detection_weight: float = 0.5
+
+
+@dataclass
+class FinetuneConfig:
+    """A fine-tuning (or supervised baseline) run. ``pretrained`` is a ``model.pt`` from ``seiscontrast pretrain``;
+    its model config replaces ``picker.model``."""
+
+    window: WindowConfig = field(default_factory=WindowConfig)
+    data: DatasetConfig = field(default_factory=DatasetConfig)
+    picker: PickerConfig = field(default_factory=PickerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=50, max_steps=1000))
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(batch_size=16, val_every_n_steps=100,
+                                                                       checkpoint_every_n_steps=100))
+    pretrained: str | None = None
+    seed: int = 0
+
+
+def picking_loss(out: PickerOutput, labels: torch.Tensor, detections: torch.Tensor | None,
+                 detection_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(total, pick)``: soft-label cross-entropy over P/S/noise per sample (+ weighted detection BCE)."""
+    pick = -(labels.float() * out.log_probs).sum(1).mean()
+    total = pick
+    if out.detection_logits is not None and detections is not None and detection_weight > 0:
+        total = total + detection_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+            out.detection_logits, detections.float())
+    return total, pick
+
+
+class PickerModule(L.LightningModule):
+    """LightningModule training any picker network (``net``) with :func:`picking_loss`."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.save_hyperparameters({"config": config, "kind": "picker", "model_prefix": "net."})
+        self.cfg: FinetuneConfig = config_from_dict(FinetuneConfig, config)
+        self.net = build_picker(self.cfg.picker, self.cfg.window.sampling_rate)
+
+    def _step(self, batch, stage: str):
+        out = self.net(batch["X"])
+        total, pick = picking_loss(out, batch["y"], batch.get("detections"), self.cfg.labels.detection_weight)
+        on_step = stage == "train"
+        self.log_dict({f"{stage}/loss": total.detach(), f"{stage}/pick_loss": pick.detach()}, on_step=on_step,
+                      on_epoch=not on_step, prog_bar=True, batch_size=len(batch["X"]), sync_dist=not on_step)
+        return total
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def configure_optimizers(self):
+        o, s = self.cfg.optim, self.cfg.schedule
+        stages = self.net.stages()
+        head = torch.nn.ModuleList(stages.pop("head"))
+        groups = param_groups(head, o.weight_decay, o.lr)
+        backbone = torch.nn.ModuleList(m for ms in stages.values() for m in ms)
+        if any(p.requires_grad for p in backbone.parameters()):
+            groups += param_groups(backbone, o.weight_decay, o.lr * s.backbone_lr_mult)
+        groups = [g for g in groups if g["params"]]
+        opt = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": WarmupCosineLR(opt, o.warmup_steps, o.max_steps,
+                                                                               o.min_lr_ratio), "interval": "step"}}
+
+
+class FreezeSchedule(BaseFinetuning):
+    """Freeze/unfreeze by training step, on Lightning's ``BaseFinetuning`` (which also restores the added
+    optimizer groups when a run is resumed)."""
+
+    def __init__(self, cfg: ScheduleConfig, optim: OptimConfig):
+        super().__init__()
+        self.cfg, self.optim = cfg, optim
+
+    def _backbone_parts(self, pl_module) -> dict[str, list[torch.nn.Module]]:
+        return {k: v for k, v in pl_module.net.stages().items() if k != "head"}
+
+    def freeze_before_training(self, pl_module) -> None:
+        if self.cfg.name != "full":
+            self.freeze([m for ms in self._backbone_parts(pl_module).values() for m in ms], train_bn=False)
+
+    def due_parts(self, step: int) -> list[str]:
+        """Backbone parts that should be trainable at ``step``."""
+        if self.cfg.name == "full":
+            return list(GRADUAL_ORDER)
+        if self.cfg.name == "freeze_then_unfreeze" and step >= self.cfg.unfreeze_at_step:
+            return list(GRADUAL_ORDER)
+        if self.cfg.name == "gradual":
+            return list(GRADUAL_ORDER[: step // max(1, self.cfg.gradual_every_steps)])
+        return []
+
+    def finetune_function(self, pl_module, epoch, optimizer) -> None:
+        pass  # driven by steps in on_train_batch_start, not by epochs
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        pass
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        parts = self._backbone_parts(pl_module)
+        for opt_idx, optimizer in enumerate(trainer.optimizers):
+            n_groups = len(optimizer.param_groups)
+            in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
+            for name in self.due_parts(trainer.global_step):
+                modules = parts.get(name, [])
+                params = [p for m in modules for p in m.parameters() if id(p) not in in_opt]
+                if not params:
+                    continue
+                self.make_trainable(modules)
+                lr = self.optim.lr * self.cfg.backbone_lr_mult
+                optimizer.add_param_group({"params": params, "lr": lr * self._lr_factor(trainer), "initial_lr": lr,
+                                           "weight_decay": self.optim.weight_decay})
+                in_opt.update(id(p) for p in params)
+                log.info("step %d: unfroze %s (%d tensors) at lr %.2e", trainer.global_step, name, len(params), lr)
+            self._store(pl_module, opt_idx, n_groups, optimizer.param_groups)
+
+    @staticmethod
+    def _lr_factor(trainer) -> float:
+        """Current warm-up/cosine factor, so a new group starts on the schedule (the scheduler keeps it there)."""
+        for cfg in trainer.lr_scheduler_configs:
+            if isinstance(cfg.scheduler, WarmupCosineLR):
+                return cfg.scheduler.factor(cfg.scheduler.last_epoch)
+        return 1.0
+
+
+def load_pretrained_into(cfg: FinetuneConfig, module: PickerModule) -> None:
+    """Replace the backbone weights by the pretrained ones (the config was taken from the same file)."""
+    payload = load_model_file(cfg.pretrained)
+    missing, unexpected = module.net.backbone.load_state_dict(payload["state_dict"], strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{cfg.pretrained}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+
+
+def resolve_pretrained(cfg: FinetuneConfig) -> FinetuneConfig:
+    """Take the backbone config from the pretrained model file, so the weights fit."""
+    if cfg.pretrained:
+        payload = load_model_file(cfg.pretrained)
+        if payload["kind"] != "pretrained":
+            raise ValueError(f"{cfg.pretrained} is a {payload['kind']} model, not a pretrained backbone")
+        cfg.picker.model = config_from_dict(PretrainConfig, payload["config"]).model
+        if cfg.picker.arch != "seiscontrast":
+            raise ValueError("--pretrained needs picker.arch=seiscontrast")
+    return cfg
+
+
+def run_finetuning(cfg: FinetuneConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
+    """Train a picker and write ``out_dir/picker.pt`` (weights of the best dev-loss checkpoint)."""
+    out = Path(out_dir)
+    last = out / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {last}")
+    if not resume and last.is_file():
+        raise FileExistsError(f"{out} already holds a run; use --resume or choose another --out")
+    cfg = resolve_pretrained(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = open_datasets(cfg.data.sources, cfg.window, cfg.data.missing_components, cfg.data.cache)
+    train = picking_generator(split(data, "train", cfg.data), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
+    dev = picking_generator(split(data, "dev"), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
+    t = cfg.trainer
+    trainer = build_trainer(t, cfg.optim.max_steps, cfg.optim.grad_clip, out, progress,
+                            [FreezeSchedule(cfg.schedule, cfg.optim)], t.val_every_n_steps or None,
+                            monitor="val/loss", mode="min")
+    module = PickerModule(config_to_dict(cfg))
+    if cfg.pretrained and not resume:
+        load_pretrained_into(cfg, module)
+    log.info("fine-tuning %s (%s schedule, %s) on %d training traces for %d steps", cfg.picker.arch,
+             cfg.schedule.name, "pretrained" if cfg.pretrained else "random init", len(train), cfg.optim.max_steps)
+    fit_keeping_metrics(trainer, module, out, last if resume else None,
+                        train_dataloaders=loader(train, t.batch_size, t.num_workers, True),
+                        val_dataloaders=loader(dev, t.batch_size, t.num_workers, False))
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    state = load_model_file(best)["state_dict"] if best else module.net.state_dict()
+    path = out / "picker.pt"
+    if trainer.global_rank == 0:
+        save_model_file(path, "picker", config_to_dict(cfg), state,
+                        {"global_step": trainer.global_step, "best_checkpoint": Path(best).name if best else None})
+        log.info("wrote %s", path)
+    return path

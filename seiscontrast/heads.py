@@ -1,0 +1,137 @@
+"""Phase-picking heads on top of the pretrained backbone, and the networks the picking trainer can train.
+
+:class:`PickingHead` turns frame features into per-sample P/S/noise probabilities and an event-detection curve:
+frame features are projected, linearly up-sampled to the sample rate, optionally concatenated with the
+(normalised) waveform itself, and refined by a few convolutions. :class:`SeisContrastPicker` = backbone + head;
+:class:`PhaseNetPicker` wraps SeisBench's ``PhaseNet`` with the same interface (a baseline trained by the same
+trainer on the same data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import seisbench.models as sbm
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data.windows import normalize_window
+from .model import ModelConfig, SeisContrastModel
+
+
+@dataclass
+class HeadConfig:
+    """Attributes:
+    hidden: channels of the sample-rate refinement convolutions.
+    layers: refinement Conv1d layers.
+    kernel: their kernel size (samples).
+    use_waveform: concatenate the normalised input waveform to the up-sampled features.
+    dropout: dropout on the frame features before the head.
+    """
+
+    hidden: int = 32
+    layers: int = 2
+    kernel: int = 7
+    use_waveform: bool = True
+    dropout: float = 0.1
+
+
+@dataclass
+class PickerOutput:
+    """Attributes:
+    log_probs: ``[B, 3, N]`` log-probabilities of P, S, noise per sample (softmax over the 3).
+    detection_logits: ``[B, 1, N]`` event-present logit per sample (``None`` if the network has none).
+    """
+
+    log_probs: torch.Tensor
+    detection_logits: torch.Tensor | None
+
+    @property
+    def probs(self) -> torch.Tensor:
+        return self.log_probs.exp()
+
+    @property
+    def detection(self) -> torch.Tensor:
+        """``[B, 1, N]`` event probability (1 − noise probability where there is no detection output)."""
+        if self.detection_logits is None:
+            return 1 - self.probs[:, 2:3]
+        return torch.sigmoid(self.detection_logits)
+
+
+class PickingHead(nn.Module):
+    """``[B, T, D]`` frame features (+ ``[B, 3, N]`` waveform) → :class:`PickerOutput` at ``N`` samples."""
+
+    def __init__(self, in_dim: int, cfg: HeadConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.project = nn.Linear(in_dim, cfg.hidden)
+        channels = cfg.hidden + (3 if cfg.use_waveform else 0)
+        convs = []
+        for _ in range(cfg.layers):
+            convs += [nn.Conv1d(channels, cfg.hidden, cfg.kernel, padding=cfg.kernel // 2), nn.GELU()]
+            channels = cfg.hidden
+        self.refine = nn.Sequential(*convs)
+        self.out = nn.Conv1d(channels, 4, 1)  # P, S, noise logits + detection logit
+
+    def forward(self, features: torch.Tensor, waveform: torch.Tensor) -> PickerOutput:
+        n = waveform.shape[-1]
+        h = self.project(self.dropout(features)).transpose(1, 2)               # [B, hidden, T]
+        h = F.interpolate(h, size=n, mode="linear", align_corners=False)       # [B, hidden, N]
+        if self.cfg.use_waveform:
+            h = torch.cat([h, waveform.to(h.dtype)], dim=1)
+        logits = self.out(self.refine(h)).float()
+        return PickerOutput(log_probs=logits[:, :3].log_softmax(1), detection_logits=logits[:, 3:])
+
+
+class SeisContrastPicker(nn.Module):
+    """Pretrained (or randomly initialised) backbone + :class:`PickingHead`; ``[B, 3, N]`` → PickerOutput."""
+
+    def __init__(self, model_cfg: ModelConfig, head_cfg: HeadConfig):
+        super().__init__()
+        self.backbone = SeisContrastModel(model_cfg)
+        self.head = PickingHead(model_cfg.context.dim, head_cfg)
+        self.normalization = model_cfg.normalization
+
+    def forward(self, x: torch.Tensor) -> PickerOutput:
+        return self.head(self.backbone(x), normalize_window(x, self.normalization))
+
+    def stages(self) -> dict[str, list[nn.Module]]:
+        """Trainable parts from the head down: ``head``, ``context_up``, ``bottleneck``, ``context_down``, ``encoder``."""
+        return {"head": [self.head], **self.backbone.backbone_stages()}
+
+
+class PhaseNetPicker(nn.Module):
+    """SeisBench ``PhaseNet`` (labels P, S, noise) behind the :class:`PickerOutput` interface."""
+
+    def __init__(self, sampling_rate: float = 100.0):
+        super().__init__()
+        self.net = sbm.PhaseNet(phases="PSN", sampling_rate=sampling_rate, norm="std")
+
+    def forward(self, x: torch.Tensor) -> PickerOutput:
+        probs = self.net(normalize_window(x, "std"))
+        return PickerOutput(log_probs=torch.log(probs.float().clamp_min(1e-7)), detection_logits=None)
+
+    def stages(self) -> dict[str, list[nn.Module]]:
+        return {"head": [self.net]}
+
+
+@dataclass
+class PickerConfig:
+    """Which network to train: ``arch`` = ``seiscontrast`` (backbone + head) or ``phasenet`` (SeisBench)."""
+
+    arch: str = "seiscontrast"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+    def __post_init__(self):
+        if self.arch not in ("seiscontrast", "phasenet"):
+            raise ValueError(f"picker arch must be 'seiscontrast' or 'phasenet', got {self.arch!r}")
+
+
+def build_picker(cfg: PickerConfig, sampling_rate: float = 100.0) -> nn.Module:
+    """The network for a :class:`PickerConfig`."""
+    if cfg.arch == "phasenet":
+        return PhaseNetPicker(sampling_rate)
+    return SeisContrastPicker(cfg.model, cfg.head)
