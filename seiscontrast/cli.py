@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("plot-pretrain", "seiscontrast.commands.plot_pretrain", "plot pretraining curves and codebook usage"),
     ("finetune", "seiscontrast.commands.finetune", "fine-tune a phase picker (or train a baseline)"),
     ("evaluate", "seiscontrast.commands.evaluate", "pick-benchmark evaluation on dev/test"),
+    ("pick", "seiscontrast.commands.pick", "pick P and S phases in miniSEED/ObsPy files"),
 ]
 
 

@@ -1,0 +1,130 @@
+"""The fine-tuned picker as a SeisBench ``WaveformModel``: ``annotate``/``classify`` work exactly as for PhaseNet.
+
+SeisBench does the sliding windows (``overlap``), stacking of overlapping predictions, resampling, component
+mapping (Z/N/E, Z/1/2) and pick extraction (``PickList`` of ``Pick`` with peak time, probability and the
+start/end where the probability exceeds the threshold); this class supplies the network, its pre/post
+processing and its default arguments. Weights load from our ``picker.pt`` files or SeisBench's json + pt format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import seisbench.models as sbm
+import seisbench.util as sbu
+import torch
+
+from .config import config_from_dict
+from .heads import build_picker
+
+RESOURCES = Path(__file__).parent / "resources"
+DEFAULT_MODEL = RESOURCES / "default_picker.pt"
+
+
+class SeisContrastPicker(sbm.WaveformModel):
+    """Phase picker: per-sample P, S, noise probabilities (+ detection, label ``D``) on Z/N/E windows.
+
+    Args:
+        config: the fine-tuning config dict stored with the weights (architecture, window length, rate).
+    """
+
+    _annotate_args = sbm.WaveformModel._annotate_args.copy()
+    _annotate_args["*_threshold"] = ("Detection threshold for the provided phase", 0.3)
+    _annotate_args["blinding"] = ("Samples at each window edge whose predictions are discarded", (250, 250))
+    _annotate_args["overlap"] = (_annotate_args["overlap"][0], 0.5)
+    _annotate_args["stacking"] = (_annotate_args["stacking"][0], "max")
+
+    def __init__(self, config: dict, **kwargs):
+        from .finetune import FinetuneConfig
+
+        cfg = config_from_dict(FinetuneConfig, config)
+        citation = ("seiscontrast: self-supervised waveform representation learning for seismology "
+                    "(xLSTM U-Net picker). See CITATION.cff.")
+        super().__init__(citation=citation, in_samples=cfg.window.length, output_type="array",
+                         pred_sample=(0, cfg.window.length), labels="PSND", sampling_rate=cfg.window.sampling_rate,
+                         component_order=cfg.window.components, allow_padding=True, **kwargs)
+        self.config = config
+        self.net = build_picker(cfg.picker, cfg.window.sampling_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, N]`` → ``[B, 4, N]`` probabilities of P, S, noise and event detection."""
+        out = self.net(x)
+        probs = torch.cat([out.probs, out.detection], dim=1)
+        # a window without signal (all zero, constant, NaN-filled gap) is noise, whatever the network says
+        empty = (x - x.mean(-1, keepdim=True)).abs().amax(dim=(1, 2)) == 0
+        if empty.any():
+            probs[empty] = torch.tensor([0.0, 0.0, 1.0, 0.0], dtype=probs.dtype, device=probs.device)[:, None]
+        return probs
+
+    def annotate_batch_pre(self, batch: torch.Tensor, argdict: dict[str, Any]) -> torch.Tensor:
+        return torch.nan_to_num(batch)  # the network normalises each window itself
+
+    def annotate_batch_post(self, batch: torch.Tensor, piggyback: Any, argdict: dict[str, Any]) -> torch.Tensor:
+        batch = batch.transpose(-1, -2)
+        pre, post = argdict.get("blinding", self._annotate_args["blinding"][1])
+        if pre > 0:
+            batch[:, :pre] = np.nan
+        if post > 0:
+            batch[:, -post:] = np.nan
+        return batch
+
+    def classify_aggregate(self, annotations, argdict) -> sbu.ClassifyOutput:
+        """P and S picks from the probability curves (``P_threshold``, ``S_threshold``)."""
+        picks = sbu.PickList()
+        for phase in "PS":
+            picks += self.picks_from_annotations(
+                annotations.select(channel=f"{self.__class__.__name__}_{phase}"),
+                argdict.get(f"{phase}_threshold", self._annotate_args["*_threshold"][1]), phase)
+        return sbu.ClassifyOutput(self.name, picks=sbu.PickList(sorted(picks)))
+
+    def get_model_args(self) -> dict[str, Any]:
+        args = super().get_model_args()
+        for key in ("citation", "in_samples", "output_type", "default_args", "pred_sample", "labels",
+                    "sampling_rate", "component_order", "allow_padding"):
+            args.pop(key, None)
+        args["config"] = self.config
+        return args
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SeisContrastPicker:
+        """Load a ``picker.pt`` (ours) or the ``.pt`` of a SeisBench-format pair (``name.json`` + ``name.pt``)."""
+        from .checkpoints import load_model_file
+
+        path = Path(path)
+        if path.suffix == ".json" or (path.with_suffix(".json").is_file() and not _is_ours(path)):
+            return cls.load(path.with_suffix(""), weights_only=True)
+        payload = load_model_file(path)
+        if payload["kind"] != "picker":
+            raise ValueError(f"{path} is a {payload['kind']} model; picking needs a fine-tuned picker "
+                             "(`seiscontrast finetune`)")
+        model = cls(payload["config"])
+        model.net.load_state_dict(payload["state_dict"])
+        return model.eval()
+
+    @classmethod
+    def default(cls) -> SeisContrastPicker:
+        """The bundled CPU-friendly default picker (see docs/model_card.md)."""
+        if not DEFAULT_MODEL.is_file():
+            raise FileNotFoundError(f"the bundled default model is missing ({DEFAULT_MODEL}); reinstall seiscontrast")
+        return cls.from_file(DEFAULT_MODEL)
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return False
+    return isinstance(obj, dict) and obj.get("format") == "seiscontrast"
+
+
+def load_picker_model(name_or_path: str | None) -> SeisContrastPicker:
+    """``None``/``"default"`` → bundled model; otherwise a model file (ours or SeisBench json + pt)."""
+    if name_or_path in (None, "default"):
+        return SeisContrastPicker.default()
+    path = Path(name_or_path)
+    if not path.exists() and not path.with_suffix(".json").exists():
+        raise FileNotFoundError(f"model {name_or_path!r} not found (give a picker.pt, a SeisBench .json/.pt pair, "
+                                "or 'default')")
+    return SeisContrastPicker.from_file(path)
