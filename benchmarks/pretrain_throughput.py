@@ -54,6 +54,48 @@ def step_time(cfg, model, batch: int, length: int, device: str, reps: int, bf16:
     return min(times)
 
 
+def _timed(fn, reps: int, device: str) -> float:
+    times = []
+    for i in range(reps + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def component_ratios(name: str, batch: int, frames: int, device: str, reps: int) -> dict:
+    """Parallel / chunkwise time for the mLSTM cell kernel alone and for the context network alone (fwd + bwd)."""
+    from xlstm.blocks.mlstm.backends import parallel_stabilized_simple
+
+    from seiscontrast.context import ChunkwiseMLSTMKernel, XLSTMUNet
+
+    cfg, _ = build(name, "chunkwise", frames * 4, device)
+    ctx = cfg.model.context
+    heads, dh = ctx.num_heads, int(ctx.dim * ctx.proj_factor) // ctx.num_heads
+    shape = (batch, heads, frames, dh)
+    q, k, v = (torch.randn(shape, device=device, requires_grad=True) for _ in range(3))
+    i, f = (torch.randn(batch, heads, frames, 1, device=device, requires_grad=True) for _ in range(2))
+    chunk = ChunkwiseMLSTMKernel(ctx.chunk_size)
+    t_par = _timed(lambda: parallel_stabilized_simple(q, k, v, i, f).sum().backward(), reps, device)
+    t_chk = _timed(lambda: chunk(q, k, v, i, f).sum().backward(), reps, device)
+    nets = {}
+    for kernel in ("parallel", "chunkwise"):
+        torch.manual_seed(0)
+        c = load_config(PretrainConfig, ROOT / "configs" / f"pretrain_{name}.yaml",
+                        [f"model.context.kernel={kernel}"]).model.context
+        nets[kernel] = XLSTMUNet(c, frames).to(device)
+    x = torch.randn(batch, frames, ctx.dim, device=device)
+    t_net = {k: _timed(lambda n=n: n(x).sum().backward(), reps, device) for k, n in nets.items()}
+    return {"kernel_parallel_s": t_par, "kernel_chunkwise_s": t_chk, "kernel_ratio": t_par / t_chk,
+            "context_parallel_s": t_net["parallel"], "context_chunkwise_s": t_net["chunkwise"],
+            "context_ratio": t_net["parallel"] / t_net["chunkwise"]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", nargs="+", default=["tiny", "base"])
@@ -84,7 +126,14 @@ def main():
                 print(f"{name:6} {kernel:10} {length:6d} {t:8.3f} {row['windows_per_s']:10.2f} "
                       f"{row['tokens_per_s']:10.0f} {peak:8.0f}", flush=True)
                 del model
-    print("\nsummary")
+    print("\nparts alone (fwd + bwd, parallel time / chunkwise time)")
+    for name in args.configs:
+        parts = component_ratios(name, args.batch, args.lengths[0] // 4, args.device, args.reps)
+        results[f"parts_{name}"] = parts
+        print(f"{name}: mLSTM cell kernel {parts['kernel_ratio']:.1f}x ({parts['kernel_parallel_s']:.3f} s vs "
+              f"{parts['kernel_chunkwise_s']:.3f} s); context network {parts['context_ratio']:.1f}x "
+              f"({parts['context_parallel_s']:.2f} s vs {parts['context_chunkwise_s']:.2f} s)", flush=True)
+    print("\nsummary (whole pretraining step)")
     for name in args.configs:
         rows = [r for r in results["rows"] if r["config"] == name]
         base = {r["kernel"]: r for r in rows if r["length"] == args.lengths[0]}

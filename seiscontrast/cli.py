@@ -24,7 +24,9 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("plot-pretrain", "seiscontrast.commands.plot_pretrain", "plot pretraining curves and codebook usage"),
     ("finetune", "seiscontrast.commands.finetune", "fine-tune a phase picker (or train a baseline)"),
     ("evaluate", "seiscontrast.commands.evaluate", "pick-benchmark evaluation on dev/test"),
+    ("report", "seiscontrast.commands.report", "label-efficiency report: pretrained vs scratch vs PhaseNet"),
     ("pick", "seiscontrast.commands.pick", "pick P and S phases in miniSEED/ObsPy files"),
+    ("embed", "seiscontrast.commands.embed", "frame-level and pooled embeddings to HDF5"),
 ]
 
 

@@ -100,7 +100,7 @@ def plot_evaluation(scored: pd.DataFrame, probs: np.ndarray, dataset, targets: p
             seg[:, max(0, -lo):max(0, -lo) + src.shape[1]] = src
             t = np.arange(window.length) / fs
             scale = np.abs(seg).max() or 1.0
-            for c, name in enumerate("ZNE"):
+            for c in range(3):  # Z, N, E from top to bottom
                 ax.plot(t, seg[c] / scale * 0.45 + 2.5 - c, lw=0.5, color="k")
             ax.plot(t, probs[k, 0] * 0.9 - 1.2, color="tab:blue", label="P probability")
             ax.plot(t, probs[k, 1] * 0.9 - 1.2, color="tab:red", label="S probability")

@@ -9,6 +9,7 @@ was done; a bad file never stops the others.
 from __future__ import annotations
 
 import glob
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -102,11 +103,21 @@ def expand_paths(inputs: Sequence[str | Path], report: InputReport) -> list[Path
 
 def read_file(path: Path, report: InputReport) -> Stream | None:
     """``obspy.read`` one file; an unreadable or empty file is reported and skipped (returns ``None``)."""
-    try:
-        st = obspy.read(str(path))
-    except Exception as err:  # obspy raises many types (TypeError for unknown formats, ValueError, IOError…)
-        report.error(path, f"unreadable ({type(err).__name__}: {str(err).strip() or 'no detail'}); skipped")
-        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            st = obspy.read(str(path))
+        except TypeError as err:  # obspy's way of saying "no reader recognises this file"
+            if "Unknown format" in str(err):
+                report.error(path, "not a waveform format ObsPy can read; skipped")
+            else:
+                report.error(path, f"unreadable ({err}); skipped")
+            return None
+        except Exception as err:  # obspy raises many types (ValueError, IOError, format-specific errors)
+            report.error(path, f"unreadable ({type(err).__name__}: {str(err).strip() or 'no detail'}); skipped")
+            return None
+    for w in caught:  # e.g. libmseed: "Not a SEED record. Will skip bytes ..." — the rest of the file is used
+        report.note(path, f"reader warning: {str(w.message).strip()}")
     if len(st) == 0 or all(tr.stats.npts == 0 for tr in st):
         report.error(path, "contains no samples; skipped")
         return None

@@ -5,7 +5,7 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
 * **Source**: magnitude ``M`` (uniform by default), seismic moment ``M0 = 10^(1.5 M + 9.1)`` N·m, Brune ω⁻²
   spectrum with stress drop 0.3–30 MPa and corner frequency ``fc = 0.49 β (Δσ/M0)^(1/3)``; P corner frequency
   1.2–1.8 × the S one.
-* **Path**: epicentral distance (log-uniform), depth, straight-ray travel times with Vp 5.6–6.8 km/s and
+* **Path**: epicentral distance (log-uniform), depth (80 % crustal, 20 % intermediate-depth to 200 km), straight-ray travel times with Vp 5.6–6.8 km/s and
   Vp/Vs 1.65–1.90 (so S−P grows with distance), anelastic attenuation ``exp(-π f t / Q(f))`` with
   ``Q = Q0 f^η`` (Qs < Qp) and site κ 0.01–0.06 s. Amplitudes follow a local-magnitude distance correction.
 * **Waveforms**: each phase is a direct pulse plus scattered coda (white noise under a rise/decay envelope),
@@ -15,7 +15,8 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
 * **Three components**: P along the ray (mostly Z, steep incidence), S as SV/SH with a random polarisation
   (mostly horizontal), codas scattered onto all components; rotated to N/E with a random back-azimuth;
   random radiation pattern (S/P ratio 1.5–10, occasionally P-dominant); random first-motion polarity.
-* **Instrument**: broadband (flat velocity) or short-period (1–4.5 Hz geophone), plus a digitiser anti-alias.
+* **Instrument**: broadband (flat velocity) or short-period (1–4.5 Hz geophone), plus the anti-alias filter of
+  an original recording rate of 20, 40, 50, 100 or 200 Hz (all traces are stored at 100 Hz, as the models see them).
 * **Noise**: coloured background (power law), secondary microseism peak (0.12–0.3 Hz, stronger on the
   horizontals), cultural noise band, instrument self-noise, slow amplitude modulation, and now and then
   noise bursts, spikes, telemetry gaps (zeros), DC offsets/trends and clipping. The SNR spans ~0.3 to >1000.
@@ -112,7 +113,9 @@ def instrument_amplitude(freqs: np.ndarray, inst: dict, fs: float) -> np.ndarray
     else:  # broadband: roll-off below ~1/120 Hz
         x = freqs * 120.0
         resp = x**2 / np.sqrt((1 - x**2) ** 2 + (2 * 0.707 * x) ** 2)
-    return resp / (1 + (freqs / (0.42 * fs)) ** 12)
+    # digitiser anti-alias filter of the original recording rate (data recorded at 20 Hz and resampled to 100 Hz
+    # have nothing above ~8 Hz)
+    return resp / (1 + (freqs / (0.42 * min(fs, inst.get("rate", fs)))) ** 12)
 
 
 def phase_amplitude(freqs, fc, travel_time, q0, eta, kappa):
@@ -127,7 +130,8 @@ def draw_event(rng: np.random.Generator, cfg: SynthConfig) -> dict:
     """Random source, path and radiation parameters of one earthquake."""
     mag = rng.uniform(*cfg.magnitude_range)
     dist = _loguniform(rng, *cfg.distance_range)
-    depth = rng.uniform(*cfg.depth_range)
+    # most events are crustal; a share are intermediate-depth (subduction zones)
+    depth = rng.uniform(*cfg.depth_range) if rng.random() < 0.8 else rng.uniform(cfg.depth_range[1], 200.0)
     hyp = math.hypot(dist, depth)
     vp = rng.uniform(5.6, 6.8)
     vs = vp / rng.uniform(1.65, 1.90)
@@ -275,6 +279,7 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
     n = int(round(cfg.trace_duration * fs))
     inst = ({"type": "short-period", "f0": float(rng.choice([1.0, 2.0, 4.5]))} if rng.random() < 0.3
             else {"type": "broadband"})
+    inst["rate"] = float(rng.choice([100.0, 200.0, 50.0, 40.0, 20.0], p=[0.5, 0.1, 0.1, 0.15, 0.15]))
     kappa = rng.uniform(0.01, 0.06)
     hf_rms = _loguniform(rng, 10**-3.4, 10**-1.2)
     noise = station_noise(rng, n, fs, inst, hf_rms)
@@ -290,6 +295,7 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
         "station_instrument": inst["type"],
         "trace_category": "noise",
         "trace_noise_rms": hf_rms,
+        "trace_original_rate_hz": inst["rate"],
     }
     events = []
     if rng.random() >= cfg.noise_fraction:

@@ -1,0 +1,138 @@
+"""Frame-level and pooled window embeddings from a pretrained or fine-tuned backbone, written to HDF5.
+
+Python API::
+
+    from seiscontrast.embed import load_backbone, embed_windows
+    model = load_backbone("runs/tiny/model.pt")
+    frames, pooled = embed_windows(model, windows)      # windows: float32 [N, 3, samples]
+
+HDF5 layout: ``pooled`` [N, D] float32 (mean over frames), ``frames`` [N, T, D] float16 (optional),
+``start_time`` (ISO-8601 UTC, empty when unknown), ``station``, ``trace_name``, ``start_sample``; attributes
+``model``, ``frame_rate_hz``, ``sampling_rate_hz``, ``window_samples``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .checkpoints import load_model_file
+from .config import config_from_dict
+from .data.obspy_source import read_records, window_starts
+from .data.seisbench_source import open_datasets
+from .data.sources import is_seisbench_source
+from .data.windows import WindowConfig, fit_length
+from .logs import get_logger
+from .model import ModelConfig, SeisContrastModel
+
+log = get_logger(__name__)
+
+
+def load_backbone(path: str | Path) -> tuple[SeisContrastModel, WindowConfig]:
+    """The backbone of a ``model.pt`` (pretrained) or ``picker.pt`` (fine-tuned), in eval mode."""
+    payload = load_model_file(path)
+    cfg = payload["config"]
+    if payload["kind"] == "picker":
+        if cfg["picker"]["arch"] != "seiscontrast":
+            raise ValueError(f"{path}: a {cfg['picker']['arch']} picker has no seiscontrast backbone to embed with")
+        model = SeisContrastModel(config_from_dict(ModelConfig, cfg["picker"]["model"]))
+        prefix = "backbone."
+        state = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
+        model.load_state_dict(state, strict=False)
+    else:
+        model = SeisContrastModel(config_from_dict(ModelConfig, cfg["model"]))
+        model.load_state_dict(payload["state_dict"])
+    return model.eval(), config_from_dict(WindowConfig, cfg["window"])
+
+
+@torch.no_grad()
+def embed_windows(model: SeisContrastModel, windows: np.ndarray, batch_size: int = 32, device: str = "cpu",
+                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``[N, 3, samples]`` → frame features ``[N, T, D]`` and their mean over frames ``[N, D]``."""
+    model = model.to(device)
+    frames = []
+    for i in tqdm(range(0, len(windows), batch_size), disable=not progress, desc="embedding", unit="batch"):
+        x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size], dtype=np.float32)).to(device)
+        frames.append(model(x).float().cpu().numpy())
+    out = np.concatenate(frames) if frames else np.zeros((0, 0, model.dim), np.float32)
+    return out, out.mean(axis=1)
+
+
+def _source_windows(sources: Sequence[str], window: WindowConfig, split: str | None):
+    """Yield ``(windows [n, 3, L], start_times, stations, trace_names, start_samples)`` per trace or record."""
+    sb = [s for s in sources if is_seisbench_source(s)]
+    files = [s for s in sources if not is_seisbench_source(s)]
+    if sb:
+        data = open_datasets(sb, window)
+        if split:
+            data = getattr(data, split)()
+        meta = data.metadata
+        for i in range(len(data)):
+            wf = data.get_waveforms(i)
+            starts = window_starts(wf.shape[-1], window.length, window.length)
+            wins = np.stack([fit_length(wf[:, s:s + window.length], window.length) for s in starts])
+            row = meta.iloc[i]
+            t0 = row.get("trace_start_time", "")
+            times = [_offset(t0, s / window.sampling_rate) for s in starts]
+            station = f"{row.get('station_network_code', '')}.{row.get('station_code', '')}"
+            name = str(row.get("trace_name_original", row.get("trace_name", i)))
+            yield wins, times, [station] * len(starts), [name] * len(starts), list(starts)
+    if files:
+        records, _ = read_records(files, window)
+        for rec in records:
+            starts = window_starts(rec.data.shape[-1], window.length, window.length)
+            pad = np.pad(rec.data, ((0, 0), (0, max(0, window.length - rec.data.shape[-1]))))
+            wins = np.stack([pad[:, s:s + window.length] for s in starts])
+            times = [str(rec.start + s / rec.sampling_rate) for s in starts]
+            yield wins, times, [rec.station] * len(starts), [",".join(rec.sources)] * len(starts), list(starts)
+
+
+def _offset(t0, seconds: float) -> str:
+    from obspy import UTCDateTime
+
+    try:
+        return str(UTCDateTime(t0) + seconds)
+    except Exception:  # metadata without a parsable start time
+        return ""
+
+
+def embed_to_hdf5(model_path: str | Path, sources: Sequence[str], out: str | Path, split: str | None = None,
+                  frames: bool = True, batch_size: int = 32, device: str = "cpu", progress: bool = True) -> int:
+    """Embed every window of the sources and write them to ``out`` (HDF5). Returns the number of windows."""
+    model, window = load_backbone(model_path)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    n = 0
+    with h5py.File(tmp, "w") as f:
+        str_dt = h5py.string_dtype()
+        ds = {}
+        for wins, times, stations, names, starts in tqdm(_source_windows(sources, window, split),
+                                                         disable=not progress, desc="traces", unit="trace"):
+            fr, pooled = embed_windows(model, wins, batch_size, device)
+            cols = {"pooled": pooled.astype(np.float32), "start_time": np.array(times, dtype=object),
+                    "station": np.array(stations, dtype=object), "trace_name": np.array(names, dtype=object),
+                    "start_sample": np.array(starts, dtype=np.int64)}
+            if frames:
+                cols["frames"] = fr.astype(np.float16)
+            for key, value in cols.items():
+                if key not in ds:
+                    dtype = str_dt if value.dtype == object else value.dtype
+                    ds[key] = f.create_dataset(key, shape=(0, *value.shape[1:]), maxshape=(None, *value.shape[1:]),
+                                               dtype=dtype, chunks=True)
+                ds[key].resize(n + len(value), axis=0)
+                ds[key][n:] = value
+            n += len(wins)
+        f.attrs.update({"model": str(model_path), "frame_rate_hz": window.sampling_rate / model.hop,
+                        "sampling_rate_hz": window.sampling_rate, "window_samples": window.length})
+    if n == 0:
+        tmp.unlink()
+        raise ValueError(f"no windows could be made from {list(sources)}")
+    tmp.replace(out)
+    log.info("wrote %d window embeddings to %s", n, out)
+    return n

@@ -1,0 +1,39 @@
+import h5py
+import numpy as np
+import pytest
+
+from seiscontrast.config import load_config
+from seiscontrast.embed import embed_to_hdf5, embed_windows, load_backbone
+from seiscontrast.pretrain import PretrainConfig, run_pretraining
+
+
+@pytest.fixture(scope="module")
+def backbone(synth_dir, tmp_path_factory):
+    cfg = load_config(PretrainConfig, None, [
+        "window.length=1024", "model.max_frames=256", "model.encoder.channels=[16,16]", "model.context.dim=16",
+        "model.context.num_heads=2", "model.context.depths=[1,1,1]", "model.quantizer.dim=16", "model.final_dim=16",
+        "optim.max_steps=2", "optim.warmup_steps=1", "trainer.batch_size=4", "trainer.val_every_n_steps=0",
+        f"data.sources=['{synth_dir}']"])
+    return run_pretraining(cfg, tmp_path_factory.mktemp("emb") / "run", progress=False)
+
+
+def test_embed_api_shapes(backbone):
+    model, window = load_backbone(backbone)
+    frames, pooled = embed_windows(model, np.random.default_rng(0).standard_normal((5, 3, 1024)).astype(np.float32))
+    assert frames.shape == (5, 256, 16) and pooled.shape == (5, 16)
+    np.testing.assert_allclose(pooled, frames.mean(1), rtol=1e-5)
+
+
+def test_embed_seisbench_split_to_hdf5(backbone, synth_dir, tmp_path):
+    n = embed_to_hdf5(backbone, [str(synth_dir)], tmp_path / "e.h5", split="dev", progress=False)
+    with h5py.File(tmp_path / "e.h5") as f:
+        assert f["pooled"].shape == (n, 16) and f["frames"].shape == (n, 256, 16)
+        assert f.attrs["frame_rate_hz"] == 25.0
+        assert f["start_time"][0].decode().startswith("2020-") and f["station"][0].decode().startswith("SY.")
+
+
+def test_embed_obspy_files(backbone, mseed_file, tmp_path):
+    n = embed_to_hdf5(backbone, [str(mseed_file)], tmp_path / "o.h5", frames=False, progress=False)
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert "frames" not in f and f["pooled"].shape == (n, 16)
+        assert f["station"][0].decode() == "XX.STA..HH"

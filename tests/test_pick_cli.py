@@ -1,0 +1,126 @@
+"""`seiscontrast pick` end to end (subprocess) with the bundled default model: accuracy on synthetic miniSEED with
+known onsets, output formats, plots, several stations, a directory, and a corpus of bad inputs."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import obspy
+import pandas as pd
+import pytest
+from bad_inputs import make_corpus
+from obspy import Stream, Trace, UTCDateTime
+
+from seiscontrast.data.synthetic import SynthConfig, synthesize_trace
+
+T0 = UTCDateTime(2024, 1, 2, 3)
+
+
+def _run(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "seiscontrast.cli", "pick", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _clear_events(n=6):
+    """High-SNR single events from the synthetic generator: (Stream, P time, S time)."""
+    cfg = SynthConfig(seed=11, noise_fraction=0.0, second_event_fraction=0.0, magnitude_range=[2.0, 3.5],
+                      distance_range=[10.0, 80.0])
+    out, i = [], 0
+    while len(out) < n:
+        data, meta = synthesize_trace(cfg, i)
+        i += 1
+        if (meta["trace_snr_p_db"] < 30 or meta["trace_artefacts"] or not np.isfinite(meta["trace_s_arrival_sample"])
+                or meta["trace_p_arrival_sample"] < 500):
+            continue
+        start = T0 + 100 * len(out)
+        st = Stream()
+        for c, comp in enumerate("ZNE"):
+            tr = Trace(data[c])
+            tr.stats.update(dict(network="SY", station=f"E{len(out):02d}", channel=f"HH{comp}", sampling_rate=100.0,
+                                 starttime=start))
+            st += tr
+        out.append((st, start + meta["trace_p_arrival_sample"] / 100, start + meta["trace_s_arrival_sample"] / 100))
+    return out
+
+
+@pytest.fixture(scope="module")
+def event_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("events")
+    events = _clear_events()
+    for st, _, _ in events:
+        st.write(str(folder / f"{st[0].stats.station}.mseed"), format="MSEED")
+    return folder, events
+
+
+@pytest.fixture(scope="module")
+def picked_csv(event_dir, tmp_path_factory):
+    folder, _ = event_dir
+    out = tmp_path_factory.mktemp("out") / "picks.csv"
+    res = _run(str(folder), "--out", str(out), "-q")
+    assert res.returncode == 0, res.stderr
+    return pd.read_csv(out)
+
+
+def test_picks_within_0p1_s_of_known_onsets(event_dir, picked_csv):
+    _, events = event_dir
+    errors = {"P": [], "S": []}
+    for st, p, s in events:
+        sta = picked_csv[picked_csv.station == st[0].stats.station]
+        for phase, truth in (("P", p), ("S", s)):
+            times = [UTCDateTime(t) - truth for t in sta[sta.phase == phase].time]
+            errors[phase].append(min((abs(t) for t in times), default=np.inf))
+    assert np.mean(np.array(errors["P"]) <= 0.1) == 1.0, errors
+    assert np.mean(np.array(errors["S"]) <= 0.1) >= 0.8, errors
+
+
+def test_csv_columns_and_several_stations(picked_csv):
+    assert list(picked_csv.columns) == ["network", "station", "location", "phase", "time", "probability", "start", "end"]
+    assert picked_csv.station.nunique() == 6
+    t = picked_csv.iloc[0]
+    assert UTCDateTime(t.start) <= UTCDateTime(t.time) <= UTCDateTime(t.end) and 0 < t.probability <= 1
+
+
+def test_quakeml_reads_back_with_same_picks(event_dir, picked_csv, tmp_path):
+    folder, _ = event_dir
+    res = _run(str(folder / "*.mseed"), "--out", str(tmp_path / "p.xml"), "--format", "quakeml", "-q")
+    assert res.returncode == 0, res.stderr
+    cat = obspy.read_events(str(tmp_path / "p.xml"))
+    picks = sorted((p.waveform_id.station_code, p.phase_hint, str(p.time)) for p in cat[0].picks)
+    expected = sorted(zip(picked_csv.station, picked_csv.phase, [str(UTCDateTime(t)) for t in picked_csv.time]))
+    assert picks == expected
+
+
+def test_json_lines_and_plots(event_dir, tmp_path):
+    folder, _ = event_dir
+    res = _run(str(folder / "E00.mseed"), str(folder / "E01.mseed"), "--out", str(tmp_path / "p.jsonl"),
+               "--plot", str(tmp_path / "plots"), "-q")
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert rows and {"station", "phase", "time", "probability"} <= set(rows[0])
+    assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == ["SY.E00..HH.png", "SY.E01..HH.png"]
+
+
+def test_example_recording_is_picked():
+    res = _run("--example")
+    assert res.returncode == 0, res.stderr
+    assert "RJOB" in res.stdout and " P " in res.stdout
+    assert "processed 1 station record(s)" in res.stdout + res.stderr
+
+
+def test_bad_input_corpus(tmp_path, event_dir):
+    folder, events = event_dir
+    expect = make_corpus(tmp_path / "corpus")
+    assert len(expect) >= 30
+    good = folder / "E00.mseed"
+    res = _run(str(tmp_path / "corpus"), str(good), "--out", str(tmp_path / "picks.csv"), "-q")
+    output = res.stdout + res.stderr
+    assert res.returncode == 1                       # some inputs could not be used ...
+    assert "Traceback" not in output
+    for name, outcome in expect.items():
+        if outcome == "error":
+            assert name in output, f"{name} not reported"
+    picks = pd.read_csv(tmp_path / "picks.csv")
+    assert (picks.station == "E00").any()            # ... but the good file was still picked
+    for station in ("NAN", "ZER", "CON"):            # no picks from data without signal
+        assert not (picks.station == station).any()

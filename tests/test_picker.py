@@ -1,0 +1,87 @@
+"""The picker as a SeisBench WaveformModel: annotate/classify, weight formats, empty data."""
+
+import numpy as np
+import pytest
+import seisbench.util as sbu
+import torch
+from obspy import Stream, Trace, UTCDateTime
+
+from seiscontrast.config import load_config
+from seiscontrast.finetune import FinetuneConfig, run_finetuning
+from seiscontrast.picker import SeisContrastPicker, load_picker_model
+
+T0 = UTCDateTime(2022, 3, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_picker_file(synth_dir, tmp_path_factory):
+    cfg = load_config(FinetuneConfig, None, [
+        "window.length=1024", "picker.model.max_frames=256", "picker.model.encoder.channels=[16,16]",
+        "picker.model.context.dim=16", "picker.model.context.num_heads=2", "picker.model.context.depths=[1,1,1]",
+        "picker.model.quantizer.dim=16", "picker.model.final_dim=16", "picker.head.hidden=8",
+        "optim.max_steps=3", "optim.warmup_steps=1", "trainer.batch_size=4", "trainer.val_every_n_steps=0",
+        f"data.sources=['{synth_dir}']"])
+    return run_finetuning(cfg, tmp_path_factory.mktemp("tinypicker") / "run", progress=False)
+
+
+def _stream(seconds=100, rate=100.0, fill=None, seed=0):
+    rng = np.random.default_rng(seed)
+    st = Stream()
+    for comp in "ZNE":
+        data = rng.standard_normal(int(seconds * rate)).astype(np.float32) if fill is None else \
+            np.full(int(seconds * rate), fill, np.float32)
+        tr = Trace(data)
+        tr.stats.update(dict(network="XX", station="AAA", channel=f"HH{comp}", sampling_rate=rate, starttime=T0))
+        st += tr
+    return st
+
+
+def test_annotate_and_classify_like_phasenet(tiny_picker_file):
+    model = SeisContrastPicker.from_file(tiny_picker_file)
+    ann = model.annotate(_stream())
+    channels = sorted(tr.stats.channel for tr in ann)
+    assert channels == sorted(f"SeisContrastPicker_{p}" for p in "PSND")
+    assert all(tr.stats.sampling_rate == 100 for tr in ann)
+    assert ann[0].stats.endtime - ann[0].stats.starttime > 90
+    out = model.classify(_stream(), P_threshold=0.01, S_threshold=0.01)
+    assert isinstance(out.picks, sbu.PickList)
+    for p in out.picks:
+        assert p.phase in "PS" and 0 <= p.peak_value <= 1 and p.start_time <= p.peak_time
+
+
+def test_resampling_and_z12_handled_by_seisbench(tiny_picker_file):
+    model = SeisContrastPicker.from_file(tiny_picker_file)
+    st = _stream(rate=40.0)
+    for tr, ch in zip(st, ("HHZ", "HH1", "HH2")):
+        tr.stats.channel = ch
+    ann = model.annotate(st)
+    assert len(ann) == 4 and ann[0].stats.sampling_rate == 100
+
+
+def test_seisbench_weight_format_round_trip(tiny_picker_file, tmp_path):
+    model = SeisContrastPicker.from_file(tiny_picker_file)
+    model.save(tmp_path / "mymodel")
+    assert (tmp_path / "mymodel.json").is_file() and (tmp_path / "mymodel.pt").is_file()
+    again = SeisContrastPicker.load(tmp_path / "mymodel", weights_only=True)
+    x = torch.randn(2, 3, 1024)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x), again.eval()(x))
+    via_loader = load_picker_model(str(tmp_path / "mymodel.json"))
+    assert isinstance(via_loader, SeisContrastPicker)
+
+
+@pytest.mark.parametrize("fill", [0.0, 3.0, np.nan])
+def test_no_picks_from_empty_data(tiny_picker_file, fill):
+    model = SeisContrastPicker.from_file(tiny_picker_file)
+    picks = model.classify(_stream(fill=fill), P_threshold=1e-6, S_threshold=1e-6).picks
+    assert len(picks) == 0
+
+
+def test_pretrained_backbone_is_not_a_picker(tmp_path):
+    from seiscontrast.checkpoints import save_model_file
+
+    save_model_file(tmp_path / "m.pt", "pretrained", {}, {})
+    with pytest.raises(ValueError, match="pretrained"):
+        load_picker_model(str(tmp_path / "m.pt"))
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_picker_model("nope.pt")
