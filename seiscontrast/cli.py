@@ -31,6 +31,7 @@ COMMANDS: list[tuple[str, str, str]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-parser per command."""
     import importlib
 
     parser = argparse.ArgumentParser(prog="seiscontrast", description=__doc__.splitlines()[0])
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``seiscontrast`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(-1 if args.quiet else args.verbose)

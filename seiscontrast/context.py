@@ -73,6 +73,7 @@ class ContextConfig:
 
     @property
     def total_pooling(self) -> int:
+        """Frame down-sampling from the top stage to the bottleneck."""
         return math.prod(self.pooling)
 
 

@@ -55,6 +55,8 @@ def sample_negatives(mask: torch.Tensor, num_negatives: int,
 
 @dataclass
 class ContrastiveOutput:
+    """InfoNCE result: mean loss, accuracy of the positive scoring highest, and the logits."""
+
     loss: torch.Tensor          # mean InfoNCE over masked frames
     accuracy: torch.Tensor      # share of masked frames whose positive scores highest
     logits: torch.Tensor        # [M, 1 + num_negatives], positive first

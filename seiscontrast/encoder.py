@@ -73,6 +73,7 @@ class ConvFeatureEncoder(nn.Module):
 
     @property
     def out_channels(self) -> int:
+        """Channels of the output features."""
         return self.cfg.channels[-1]
 
     def frames(self, samples: int) -> int:

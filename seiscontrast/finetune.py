@@ -71,8 +71,20 @@ class LabelConfig:
 
 @dataclass
 class FinetuneConfig:
-    """A fine-tuning (or supervised baseline) run. ``pretrained`` is a ``model.pt`` from ``seiscontrast pretrain``;
-    its model config replaces ``picker.model``."""
+    """A fine-tuning (or supervised baseline) run.
+
+    Attributes:
+        window: window length (samples), sampling rate (Hz), normalisation.
+        data: data sources (with P/S picks), training fraction and its seed.
+        picker: network to train (architecture, backbone config, head).
+        schedule: freeze/unfreeze schedule.
+        labels: label shape and window sampling.
+        optim: AdamW and the warm-up/cosine schedule.
+        trainer: Lightning Trainer settings.
+        pretrained: ``model.pt`` from ``seiscontrast pretrain`` (its model config replaces ``picker.model``);
+            ``None`` trains from random weights.
+        seed: seed of everything (weights, data order, windows).
+    """
 
     window: WindowConfig = field(default_factory=WindowConfig)
     data: DatasetConfig = field(default_factory=DatasetConfig)

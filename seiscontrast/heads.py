@@ -49,6 +49,7 @@ class PickerOutput:
 
     @property
     def probs(self) -> torch.Tensor:
+        """``[B, 3, N]`` probabilities of P, S, noise."""
         return self.log_probs.exp()
 
     @property
@@ -114,12 +115,19 @@ class PhaseNetPicker(nn.Module):
         return PickerOutput(log_probs=torch.log(probs.float().clamp_min(1e-7)), detection_logits=None)
 
     def stages(self) -> dict[str, list[nn.Module]]:
+        """The whole network is one trainable part."""
         return {"head": [self.net]}
 
 
 @dataclass
 class PickerConfig:
-    """Which network to train: ``arch`` = ``seiscontrast`` (backbone + head) or ``phasenet`` (SeisBench)."""
+    """Which network to train.
+
+    Attributes:
+        arch: ``seiscontrast`` (backbone + picking head) or ``phasenet`` (SeisBench PhaseNet baseline).
+        model: backbone config (ignored for ``phasenet``; replaced by the pretrained model's config).
+        head: picking head config.
+    """
 
     arch: str = "seiscontrast"
     model: ModelConfig = field(default_factory=ModelConfig)

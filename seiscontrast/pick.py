@@ -61,6 +61,8 @@ class PickSettings:
 
 @dataclass
 class PickResult:
+    """Picks of a run, the input report, and how much data was processed (stations, hours)."""
+
     picks: pd.DataFrame
     report: InputReport
     stations: int = 0
@@ -182,6 +184,7 @@ def write_picks(picks: pd.DataFrame, path: str | Path, fmt: str = "csv") -> Path
 
 
 def summary(result: PickResult) -> str:
+    """One line of totals plus one line per input that could not be used."""
     counts = Counter(result.picks.phase)
     lines = [f"processed {result.stations} station record(s), {result.hours:.2f} h of data: "
              f"{len(result.picks)} picks (P {counts.get('P', 0)}, S {counts.get('S', 0)})"]

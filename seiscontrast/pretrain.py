@@ -76,7 +76,18 @@ class TrainerConfig:
 
 @dataclass
 class PretrainConfig:
-    """Everything a pretraining run needs; ``configs/pretrain_*.yaml`` override parts of it."""
+    """Everything a pretraining run needs; ``configs/pretrain_*.yaml`` override parts of it.
+
+    Attributes:
+        window: window length (samples), sampling rate (Hz), normalisation.
+        data: data sources, training fraction and SeisBench options.
+        model: the network (encoder, context network, quantizer, masking).
+        loss: InfoNCE, diversity and feature-penalty settings.
+        optim: AdamW and the warm-up/cosine schedule.
+        trainer: Lightning Trainer settings (devices, precision, logging, checkpoints).
+        obspy_overlap: overlap in samples of consecutive windows cut from ObsPy (continuous) sources.
+        seed: seed of everything (weights, masks, negatives, data order).
+    """
 
     window: WindowConfig = field(default_factory=WindowConfig)
     data: DatasetConfig = field(default_factory=DatasetConfig)
@@ -194,6 +205,7 @@ def fit_keeping_metrics(trainer: L.Trainer, module, out: Path, resume_from: Path
 
 
 def loader(dataset, batch_size: int, workers: int, shuffle: bool) -> torch.utils.data.DataLoader:
+    """DataLoader over a window dataset (training loaders shuffle and drop the last partial batch)."""
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle,
                                        num_workers=workers, persistent_workers=workers > 0)
 

@@ -106,6 +106,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
+    """The summary as a Markdown table (mean ± sd over seeds)."""
     head = "| model | fraction | " + " | ".join(METRICS) + " |"
     lines = [head, "|" + "---|" * (len(METRICS) + 2)]
     for _, r in summary.sort_values(["fraction", "model"]).iterrows():
@@ -132,6 +133,7 @@ def verdict(summary: pd.DataFrame, fraction: float | None = None) -> str:
 
 
 def plot_label_efficiency(table: pd.DataFrame, path: Path) -> Path:
+    """One panel per metric: test value vs training fraction for the three models."""
     from .plots import plt
 
     fig, axes = plt.subplots(2, 4, figsize=(17, 7))

@@ -51,3 +51,14 @@ def test_window_config_validation():
     with pytest.raises(ValueError, match="components"):
         WindowConfig(components="ZRT")
     assert WindowConfig().duration == pytest.approx(40.96)
+
+
+def test_configuration_reference_is_current_and_complete():
+    from pathlib import Path
+
+    from seiscontrast.config_reference import reference_markdown
+
+    text = reference_markdown()
+    assert (Path(__file__).parents[1] / "docs" / "configuration.md").read_text() == text, \
+        "docs/configuration.md is stale: python -m seiscontrast.config_reference > docs/configuration.md"
+    assert " |  |" not in text  # every key documented

@@ -39,15 +39,18 @@ class InputReport:
     notes: list[tuple[str, str]] = field(default_factory=list)   # input used after a fix (padded, zero-filled, …)
 
     def error(self, source, message: str) -> None:
+        """Record (and log) an input that could not be used."""
         self.errors.append((str(source), message))
         log.warning("%s: %s", source, message)
 
     def note(self, source, message: str) -> None:
+        """Record (and log) a fix applied to an input."""
         self.notes.append((str(source), message))
         log.info("%s: %s", source, message)
 
     @property
     def failed_sources(self) -> list[str]:
+        """Sources with at least one error."""
         return sorted({s for s, _ in self.errors})
 
 
@@ -78,6 +81,7 @@ class StationRecord:
 
     @property
     def network(self) -> str:
+        """Network code."""
         return self.station.split(".")[0]
 
 
