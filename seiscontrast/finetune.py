@@ -23,12 +23,12 @@ import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 
 from .checkpoints import load_model_file, save_model_file
-from .config import config_from_dict, config_to_dict, save_config
+from .config import config_from_dict, config_to_dict
 from .data.seisbench_source import DatasetConfig, open_datasets, picking_generator, split
 from .data.windows import WindowConfig
 from .heads import PickerConfig, PickerOutput, build_picker
 from .logs import get_logger
-from .pretrain import PretrainConfig, TrainerConfig, build_trainer, fit_keeping_metrics, loader
+from .pretrain import PretrainConfig, TrainerConfig, build_trainer, fit_keeping_metrics, loader, start_run
 from .schedules import OptimConfig, WarmupCosineLR, param_groups
 
 log = get_logger(__name__)
@@ -226,16 +226,8 @@ def resolve_pretrained(cfg: FinetuneConfig) -> FinetuneConfig:
 
 def run_finetuning(cfg: FinetuneConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Train a picker and write ``out_dir/picker.pt`` (weights of the best dev-loss checkpoint)."""
-    out = Path(out_dir)
-    last = out / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {last}")
-    if not resume and last.is_file():
-        raise FileExistsError(f"{out} already holds a run; use --resume or choose another --out")
     cfg = resolve_pretrained(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    out, last = start_run(cfg, out_dir, resume)
     data = open_datasets(cfg.data.sources, cfg.window, cfg.data.missing_components, cfg.data.cache)
     train = picking_generator(split(data, "train", cfg.data), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
     dev = picking_generator(split(data, "dev"), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)

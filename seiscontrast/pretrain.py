@@ -210,8 +210,9 @@ def loader(dataset, batch_size: int, workers: int, shuffle: bool) -> torch.utils
                                        num_workers=workers, persistent_workers=workers > 0)
 
 
-def run_pretraining(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Pretrain and write ``out_dir/model.pt``; with ``resume`` continue from ``checkpoints/last.ckpt``."""
+def start_run(cfg, out_dir: str | Path, resume: bool) -> tuple[Path, Path]:
+    """Check the run folder (a new run must not overwrite one, ``--resume`` needs a checkpoint), write the
+    resolved ``config.yaml`` and seed everything. Returns ``(folder, path of last.ckpt)``."""
     out = Path(out_dir)
     last = out / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
@@ -221,6 +222,12 @@ def run_pretraining(cfg: PretrainConfig, out_dir: str | Path, resume: bool = Fal
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    return out, last
+
+
+def run_pretraining(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
+    """Pretrain and write ``out_dir/model.pt``; with ``resume`` continue from ``checkpoints/last.ckpt``."""
+    out, last = start_run(cfg, out_dir, resume)
     train, val = pretraining_datasets(cfg.data, cfg.window, cfg.obspy_overlap)
     t = cfg.trainer
     use_val = val is not None and t.val_every_n_steps > 0

@@ -1,6 +1,7 @@
 import h5py
 import numpy as np
 import pytest
+from conftest import TINY_PRETRAIN
 
 from seiscontrast.config import load_config
 from seiscontrast.embed import embed_to_hdf5, embed_windows, load_backbone
@@ -9,11 +10,7 @@ from seiscontrast.pretrain import PretrainConfig, run_pretraining
 
 @pytest.fixture(scope="module")
 def backbone(synth_dir, tmp_path_factory):
-    cfg = load_config(PretrainConfig, None, [
-        "window.length=1024", "model.max_frames=256", "model.encoder.channels=[16,16]", "model.context.dim=16",
-        "model.context.num_heads=2", "model.context.depths=[1,1,1]", "model.quantizer.dim=16", "model.final_dim=16",
-        "optim.max_steps=2", "optim.warmup_steps=1", "trainer.batch_size=4", "trainer.val_every_n_steps=0",
-        f"data.sources=['{synth_dir}']"])
+    cfg = load_config(PretrainConfig, None, [*TINY_PRETRAIN, "optim.max_steps=2", f"data.sources=['{synth_dir}']"])
     return run_pretraining(cfg, tmp_path_factory.mktemp("emb") / "run", progress=False)
 
 

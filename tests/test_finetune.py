@@ -6,6 +6,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_PRETRAIN
 
 from seiscontrast.config import load_config
 from seiscontrast.data import WindowConfig, open_dataset, picking_generator, split
@@ -102,11 +103,7 @@ def test_full_schedule_trains_everything(synth_dir):
 
 @pytest.fixture(scope="module")
 def pretrained(synth_dir, tmp_path_factory):
-    cfg = load_config(PretrainConfig, None, [
-        "window.length=1024", "model.max_frames=256", "model.encoder.channels=[16,16]", "model.context.dim=16",
-        "model.context.num_heads=2", "model.context.depths=[1,1,1]", "model.quantizer.dim=16", "model.final_dim=16",
-        "optim.max_steps=3", "optim.warmup_steps=1", "trainer.batch_size=4", "trainer.val_every_n_steps=0",
-        f"data.sources=['{synth_dir}']"])
+    cfg = load_config(PretrainConfig, None, [*TINY_PRETRAIN, "optim.max_steps=3", f"data.sources=['{synth_dir}']"])
     return run_pretraining(cfg, tmp_path_factory.mktemp("pre") / "run", progress=False)
 
 
