@@ -28,6 +28,7 @@ def save_model_file(path: str | Path, kind: str, config: dict[str, Any], state_d
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        _normal_permissions(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -53,3 +54,10 @@ def load_model_file(path: str | Path) -> dict[str, Any]:
         return {"format": FORMAT, "kind": hp.get("kind", "pretrained"), "config": hp["config"],
                 "state_dict": state, "meta": {"global_step": obj.get("global_step")}}
     raise ValueError(f"{path}: not a seiscontrast model file or Lightning checkpoint")
+
+
+def _normal_permissions(path) -> None:
+    """mkstemp creates 0600 files; give the result the permissions a plain ``open`` would (0666 minus umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

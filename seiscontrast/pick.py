@@ -142,6 +142,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        _normal_permissions(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -226,3 +227,10 @@ def plot_station(station: str, rec: StationRecord, annotations, picks, out_dir: 
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def _normal_permissions(path) -> None:
+    """mkstemp creates 0600 files; give the result the permissions a plain ``open`` would (0666 minus umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

@@ -1,6 +1,5 @@
 """Every notebook runs (fast mode) so that none can rot; committed notebooks carry no outputs."""
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -29,4 +28,4 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-    assert os.listdir(tmp_path)
+    assert any(o for c in nb.cells for o in c.get("outputs", []))  # it really ran
