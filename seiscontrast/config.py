@@ -18,6 +18,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
 
+#: The checkout holding ``configs/`` (editable installs), so ``configs/x.yaml`` also works outside the repo root.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 
 class ConfigError(ValueError):
     """A config file or an override does not fit the config schema."""
@@ -36,9 +39,7 @@ def load_config(schema: type[T], paths: str | Path | Sequence[str | Path] | None
         paths = []
     elif isinstance(paths, (str, Path)):
         paths = [paths]
-    for path in map(Path, paths):
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+    for path in map(find_config, paths):
         try:
             merged = OmegaConf.merge(merged, OmegaConf.load(path))
         except OmegaConfBaseException as err:
@@ -53,6 +54,18 @@ def load_config(schema: type[T], paths: str | Path | Sequence[str | Path] | None
         raise ConfigError(f"override {list(overrides)}: {_short(err)}") from None
     except ValueError as err:  # raised by a dataclass __post_init__ check
         raise ConfigError(str(err)) from None
+
+
+def find_config(path: str | Path) -> Path:
+    """``path`` itself, or a relative path taken from the project checkout; ``ConfigError`` if neither exists."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    in_project = PROJECT_ROOT / path
+    if not path.is_absolute() and in_project.is_file():
+        return in_project
+    raise ConfigError(f"config file {path} does not exist" +
+                      ("" if path.is_absolute() else f" (looked in {Path.cwd()} and {PROJECT_ROOT})"))
 
 
 def config_from_dict(schema: type[T], values: dict[str, Any]) -> T:

@@ -99,3 +99,20 @@ def test_picking_labels_follow_the_picks(synth_dir):
                 assert d[:, p:p + 100].std() > 2 * d[:, p - 250:p - 10].std()
                 checked += 1
     assert checked >= 3
+
+
+def test_picks_in_window_padding_are_not_labelled(synth_dir):
+    """A trace shorter than the window around its pick is zero-padded; a pick there must get no label."""
+    train = split(open_dataset(synth_dir, WindowConfig()), "train")
+    gen = picking_generator(train, WindowConfig(), sigma=20, noise_share=0.0)
+    np.random.seed(3)
+    padded_windows = 0
+    for i in range(len(train)):
+        sample = gen[i]
+        flat = np.abs(np.diff(sample["X"], axis=1)).sum(0) == 0  # constant stretches: padding (or gaps)
+        padded_windows += bool(flat[:200].all() or flat[-200:].all())
+        for channel in (0, 1):  # P, S
+            if sample["y"][channel].max() > 0.5:
+                peak = int(np.argmax(sample["y"][channel]))
+                assert not flat[max(0, peak - 5):peak + 5].all(), f"trace {i}: label on padding at {peak}"
+    assert padded_windows > 0  # the case this test is about did occur

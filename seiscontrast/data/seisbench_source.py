@@ -131,6 +131,44 @@ class NormalizeWindow:
         return f"NormalizeWindow (method={self.method})"
 
 
+class MarkRecordedSpan:
+    """Stores where the recorded samples lie as ``*_sample`` metadata, which every window shift keeps current.
+
+    Together with :class:`DropPicksOutsideRecord` this stops a pick from being labelled inside the zero padding
+    that ``RandomWindow(strategy="pad")`` adds when a trace is shorter than the window around its pick.
+    """
+
+    START, END = "recorded_start_sample", "recorded_end_sample"
+
+    def __init__(self, key: str = "X"):
+        self.key = key
+
+    def __call__(self, state_dict):
+        x, metadata = state_dict[self.key]
+        metadata[self.START], metadata[self.END] = 0, x.shape[-1]
+
+    def __str__(self):
+        return "MarkRecordedSpan"
+
+
+class DropPicksOutsideRecord:
+    """Sets pick columns to NaN where the (shifted) pick falls outside the recorded span of the window."""
+
+    def __init__(self, columns: Sequence[str], key: str = "X"):
+        self.columns, self.key = list(columns), key
+
+    def __call__(self, state_dict):
+        _, metadata = state_dict[self.key]
+        start, end = metadata.pop(MarkRecordedSpan.START), metadata.pop(MarkRecordedSpan.END)
+        for col in self.columns:
+            if col in metadata:
+                pick = np.asarray(metadata[col], dtype=float)
+                metadata[col] = np.where((pick >= start) & (pick < end), pick, np.nan)[()]
+
+    def __str__(self):
+        return f"DropPicksOutsideRecord ({len(self.columns)} columns)"
+
+
 def pretraining_generator(dataset, window: WindowConfig) -> sbg.GenericGenerator:
     """Random windows of ``window.length`` samples (zero-padded when a trace is shorter), normalised."""
     gen = sbg.GenericGenerator(dataset)
@@ -154,7 +192,8 @@ def picking_generator(dataset, window: WindowConfig, sigma: float = 20.0, noise_
                       detection: bool = True, labels: str = "PSN") -> sbg.GenericGenerator:
     """Windows around picks (plus random windows, which are mostly noise) with P/S/noise probability labels.
 
-    As in SeisBench's training recipes: ``OneOf(WindowAroundSample, NullAugmentation)`` then ``RandomWindow``;
+    As in SeisBench's training recipes: ``OneOf(WindowAroundSample, NullAugmentation)`` then ``RandomWindow``
+    (picks that land in its zero padding are dropped, see :class:`MarkRecordedSpan`);
     labels come from ``ProbabilisticLabeller`` (Gaussian of ``sigma`` samples, channels in the model's ``labels``
     order, noise last) and,
     when ``detection`` is set, ``DetectionLabeller`` (1 between P and 1.4·(S−P) after S).
@@ -169,7 +208,9 @@ def picking_generator(dataset, window: WindowConfig, sigma: float = 20.0, noise_
                                           selection="random", strategy="variable"),
                    sbg.NullAugmentation()],
                   probabilities=[1 - noise_share, noise_share]),
+        MarkRecordedSpan(),  # after the variable-length cut, so [0, length) is recorded data
         sbg.RandomWindow(windowlen=window.length, strategy="pad"),
+        DropPicksOutsideRecord(list(phases)),
         NormalizeWindow(window.normalization),
         sbg.ChangeDtype(np.float32),
         sbg.ProbabilisticLabeller(label_columns=phases, model_labels=labels, sigma=sigma, dim=0),
