@@ -43,7 +43,9 @@ for tr in annotations:
 for p in picks:
     for ax in axes:
         ax.axvline(p.peak_time - t0, color="b" if p.phase == "P" else "r", ls="--")
-axes[0].legend(fontsize=7); axes[1].legend(fontsize=7); axes[1].set_xlabel("s after " + str(t0))'''),
+axes[0].legend(fontsize=7)
+axes[1].legend(fontsize=7)
+axes[1].set_xlabel("s after " + str(t0))'''),
         ("md", "The same from the shell, with a CSV, QuakeML or JSON file and per-station plots:\n\n"
                "```bash\nseiscontrast pick --example --out picks.xml --format quakeml --plot plots/\n```"),
         ("code", '''from seiscontrast.cli import main
@@ -151,9 +153,11 @@ for i in range(n):
     lab[(centres >= p + 100) & (centres < s)] = "P coda"
     lab[(centres >= s) & (centres < s + 100)] = "S"
     lab[centres >= s + 100] = "S coda"
-    windows.append(w); labels.append(lab)
+    windows.append(w)
+    labels.append(lab)
 frames, pooled = embed_windows(model, np.stack(windows))
-X = frames.reshape(-1, frames.shape[-1]); y = np.concatenate(labels)
+X = frames.reshape(-1, frames.shape[-1])
+y = np.concatenate(labels)
 X = X - X.mean(0)
 _, _, vt = np.linalg.svd(X, full_matrices=False)
 xy = X @ vt[:2].T
@@ -163,7 +167,8 @@ fig, ax = plt.subplots(figsize=(7, 6))
 for name, colour in [("noise", "lightgrey"), ("P coda", "lightblue"), ("S coda", "mistyrose"), ("P", "tab:blue"), ("S", "tab:red")]:
     sel = y == name
     ax.scatter(xy[sel, 0], xy[sel, 1], s=3 if "noise" in name or "coda" in name else 8, c=colour, label=f"{name} ({sel.sum()})")
-ax.legend(); ax.set_title("frame embeddings, first two principal components")'''),
+ax.legend()
+ax.set_title("frame embeddings, first two principal components")'''),
         ("md", "For many windows use the command line, which writes HDF5 with start times and station ids:\n\n"
                "```bash\nseiscontrast embed my_dataset --model runs/tiny/model.pt --out embeddings.h5 --no-frames\n```"),
     ],
