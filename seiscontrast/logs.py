@@ -46,3 +46,4 @@ def quiet_third_party() -> None:
             warnings.filterwarnings("ignore", category=UserWarning, module=module)
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")  # torch 2.13 vs Lightning
