@@ -98,6 +98,8 @@ class ChunkwiseMLSTMKernel(nn.Module):
         seq = queries.shape[2]
         # short sequences (deep stages, short windows) use a smaller chunk instead of padding to 64
         chunk = min(self.chunk_size, max(16, 1 << max(0, (seq - 1).bit_length())))
+        if not on_cuda and not torch.is_grad_enabled():
+            chunk = min(chunk, 32)  # CPU inference: measured ~10 % faster than 64 (no backward to amortise)
         dtype = queries.dtype
         if on_cuda and torch.is_autocast_enabled("cuda"):
             dtype = torch.get_autocast_dtype("cuda")
