@@ -7,12 +7,12 @@ same config dict and their state-dict keys are prefixed by the LightningModule a
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .files import atomic_write
 
 FORMAT = "seiscontrast"
 
@@ -20,20 +20,10 @@ FORMAT = "seiscontrast"
 def save_model_file(path: str | Path, kind: str, config: dict[str, Any], state_dict: dict[str, torch.Tensor],
                     meta: dict[str, Any] | None = None) -> Path:
     """Write a model file atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "kind": kind, "config": config,
                "state_dict": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, "meta": meta or {}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        _normal_permissions(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return Path(path)
 
 
 def load_model_file(path: str | Path) -> dict[str, Any]:
@@ -55,9 +45,3 @@ def load_model_file(path: str | Path) -> dict[str, Any]:
                 "state_dict": state, "meta": {"global_step": obj.get("global_step")}}
     raise ValueError(f"{path}: not a seiscontrast model file or Lightning checkpoint")
 
-
-def _normal_permissions(path) -> None:
-    """mkstemp creates 0600 files; give the result the permissions a plain ``open`` would (0666 minus umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)

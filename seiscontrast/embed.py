@@ -27,6 +27,7 @@ from .data.obspy_source import read_records, window_starts
 from .data.seisbench_source import open_datasets
 from .data.sources import is_seisbench_source
 from .data.windows import WindowConfig, fit_length
+from .files import atomic_write
 from .logs import get_logger
 from .model import ModelConfig, SeisContrastModel
 
@@ -105,34 +106,34 @@ def embed_to_hdf5(model_path: str | Path, sources: Sequence[str], out: str | Pat
                   frames: bool = True, batch_size: int = 32, device: str = "cpu", progress: bool = True) -> int:
     """Embed every window of the sources and write them to ``out`` (HDF5). Returns the number of windows."""
     model, window = load_backbone(model_path)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    n = 0
-    with h5py.File(tmp, "w") as f:
-        str_dt = h5py.string_dtype()
-        ds = {}
-        for wins, times, stations, names, starts in tqdm(_source_windows(sources, window, split),
-                                                         disable=not progress, desc="traces", unit="trace"):
-            fr, pooled = embed_windows(model, wins, batch_size, device)
-            cols = {"pooled": pooled.astype(np.float32), "start_time": np.array(times, dtype=object),
-                    "station": np.array(stations, dtype=object), "trace_name": np.array(names, dtype=object),
-                    "start_sample": np.array(starts, dtype=np.int64)}
-            if frames:
-                cols["frames"] = fr.astype(np.float16)
-            for key, value in cols.items():
-                if key not in ds:
-                    dtype = str_dt if value.dtype == object else value.dtype
-                    ds[key] = f.create_dataset(key, shape=(0, *value.shape[1:]), maxshape=(None, *value.shape[1:]),
-                                               dtype=dtype, chunks=True)
-                ds[key].resize(n + len(value), axis=0)
-                ds[key][n:] = value
-            n += len(wins)
-        f.attrs.update({"model": str(model_path), "frame_rate_hz": window.sampling_rate / model.hop,
-                        "sampling_rate_hz": window.sampling_rate, "window_samples": window.length})
-    if n == 0:
-        tmp.unlink()
-        raise ValueError(f"no windows could be made from {list(sources)}")
-    tmp.replace(out)
+
+    def write(tmp: str) -> int:
+        n = 0
+        with h5py.File(tmp, "w") as f:
+            str_dt = h5py.string_dtype()
+            ds = {}
+            for wins, times, stations, names, starts in tqdm(_source_windows(sources, window, split),
+                                                             disable=not progress, desc="traces", unit="trace"):
+                fr, pooled = embed_windows(model, wins, batch_size, device)
+                cols = {"pooled": pooled.astype(np.float32), "start_time": np.array(times, dtype=object),
+                        "station": np.array(stations, dtype=object), "trace_name": np.array(names, dtype=object),
+                        "start_sample": np.array(starts, dtype=np.int64)}
+                if frames:
+                    cols["frames"] = fr.astype(np.float16)
+                for key, value in cols.items():
+                    if key not in ds:
+                        dtype = str_dt if value.dtype == object else value.dtype
+                        ds[key] = f.create_dataset(key, shape=(0, *value.shape[1:]), maxshape=(None, *value.shape[1:]),
+                                                   dtype=dtype, chunks=True)
+                    ds[key].resize(n + len(value), axis=0)
+                    ds[key][n:] = value
+                n += len(wins)
+            f.attrs.update({"model": str(model_path), "frame_rate_hz": window.sampling_rate / model.hop,
+                            "sampling_rate_hz": window.sampling_rate, "window_samples": window.length})
+        if n == 0:
+            raise ValueError(f"no windows could be made from {list(sources)}")
+        return n
+
+    n = atomic_write(out, write)
     log.info("wrote %d window embeddings to %s", n, out)
     return n

@@ -8,8 +8,6 @@ Output rows: ``network, station, location, phase, time, probability, start, end`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from .data.obspy_source import (
     station_record,
 )
 from .data.windows import WindowConfig
+from .files import atomic_write
 from .logs import get_logger
 from .picker import SeisContrastPicker
 
@@ -136,19 +135,6 @@ def pick_files(inputs: Sequence[str | Path], model: SeisContrastPicker, settings
     return result
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        _normal_permissions(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def picks_to_catalog(picks: pd.DataFrame, model_name: str = "seiscontrast") -> Catalog:
     """ObsPy ``Catalog`` with one (unassociated) ``Event`` holding all picks; probability as a comment."""
     from obspy import UTCDateTime
@@ -173,12 +159,12 @@ def write_picks(picks: pd.DataFrame, path: str | Path, fmt: str = "csv") -> Path
     """Write picks as ``csv``, ``quakeml`` or ``json`` (JSON lines), atomically."""
     path = Path(path)
     if fmt == "csv":
-        _atomic_write(path, lambda tmp: picks.to_csv(tmp, index=False))
+        atomic_write(path, lambda tmp: picks.to_csv(tmp, index=False))
     elif fmt == "json":
-        _atomic_write(path, lambda tmp: Path(tmp).write_text(
+        atomic_write(path, lambda tmp: Path(tmp).write_text(
             "".join(json.dumps(r) + "\n" for r in picks.to_dict(orient="records"))))
     elif fmt == "quakeml":
-        _atomic_write(path, lambda tmp: picks_to_catalog(picks).write(tmp, format="QUAKEML"))
+        atomic_write(path, lambda tmp: picks_to_catalog(picks).write(tmp, format="QUAKEML"))
     else:
         raise ValueError(f"unknown output format {fmt!r} (csv, quakeml, json)")
     return path
@@ -228,9 +214,3 @@ def plot_station(station: str, rec: StationRecord, annotations, picks, out_dir: 
     plt.close(fig)
     return path
 
-
-def _normal_permissions(path) -> None:
-    """mkstemp creates 0600 files; give the result the permissions a plain ``open`` would (0666 minus umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
