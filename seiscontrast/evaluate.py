@@ -25,12 +25,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .checkpoints import load_model_file
 from .config import config_from_dict
 from .data.seisbench_source import P_COLUMNS, S_COLUMNS, open_datasets, split
 from .data.windows import WindowConfig, fit_length
-from .heads import build_picker
 from .logs import get_logger
+from .picker import SeisContrastPicker
 
 log = get_logger(__name__)
 SEED = 42
@@ -52,13 +51,9 @@ def load_picker(path: str | Path, device: str = "cpu") -> LoadedPicker:
     """Load a ``picker.pt`` (or a fine-tuning Lightning checkpoint) into an eval-mode network."""
     from .finetune import FinetuneConfig
 
-    payload = load_model_file(path)
-    if payload["kind"] != "picker":
-        raise ValueError(f"{path} is a {payload['kind']} model; evaluate/pick need a fine-tuned picker")
-    cfg = config_from_dict(FinetuneConfig, payload["config"])
-    net = build_picker(cfg.picker, cfg.window.sampling_rate)
-    net.load_state_dict(payload["state_dict"])
-    return LoadedPicker(net.to(device).eval(), cfg.window, payload["config"], str(path))
+    model = SeisContrastPicker.from_file(path)
+    window = config_from_dict(FinetuneConfig, model.config).window
+    return LoadedPicker(model.net.to(device).eval(), window, model.config, str(path))
 
 
 def _picks(row: pd.Series, columns) -> list[float]:
