@@ -11,9 +11,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from . import configs_and_overrides
+from . import training_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,28 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. labels.sigma=10")
 
 
-def finetune_overrides(args: argparse.Namespace) -> list[str]:
-    """Command-line flags as config overrides (shared with `report`)."""
-    out = configs_and_overrides(args)[1]
-    if getattr(args, "data", None):
-        out.append(f"data.sources=[{','.join(repr(str(d)) for d in args.data)}]")
-    for flag, key in (("pretrained", "pretrained"), ("fraction", "data.fraction"), ("schedule", "schedule.name"),
-                      ("max_steps", "optim.max_steps"), ("seed", "seed")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            out.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..config import load_config
     from ..finetune import FinetuneConfig, run_finetuning
 
-    config = configs_and_overrides(args)[0]
-    if args.resume and not config and (Path(args.out) / "config.yaml").is_file():
-        config = [Path(args.out) / "config.yaml"]
-    cfg = load_config(FinetuneConfig, config, finetune_overrides(args))
-    if not cfg.data.sources:
-        raise ValueError("no training data: give --data (or data.sources in the config)")
+    cfg = training_config(args, FinetuneConfig)
     print(f"picker: {run_finetuning(cfg, args.out, resume=args.resume, progress=not args.quiet)}")
     return 0

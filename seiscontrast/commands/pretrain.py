@@ -11,9 +11,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from . import configs_and_overrides
+from . import training_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,21 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import load_config
     from ..pretrain import PretrainConfig, run_pretraining
 
-    config, overrides = configs_and_overrides(args)
-    if args.resume and not config and (Path(args.out) / "config.yaml").is_file():
-        config = [Path(args.out) / "config.yaml"]  # resume with the run's own resolved config
-    if args.data:
-        overrides.append(f"data.sources=[{','.join(repr(str(d)) for d in args.data)}]")
-    if args.max_steps is not None:
-        overrides.append(f"optim.max_steps={args.max_steps}")
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    cfg = load_config(PretrainConfig, config, overrides)
-    if not cfg.data.sources:
-        raise ValueError("no training data: give --data (or data.sources in the config)")
+    cfg = training_config(args, PretrainConfig)
     model_path = run_pretraining(cfg, args.out, resume=args.resume, progress=not args.quiet)
     print(f"pretrained model: {model_path}")
     return 0
