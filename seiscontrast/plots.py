@@ -64,6 +64,41 @@ def plot_pretraining(run_dir: str | Path, out: str | Path | None = None) -> Path
     return target
 
 
+COMPARE_PANELS = [
+    ("contrastive loss (train)", "train/contrastive_loss"),
+    ("accuracy (validation)", "val/accuracy"),
+    ("accuracy (train)", "train/accuracy"),
+    ("codebook perplexity (train, soft)", "train/prob_perplexity"),
+]
+
+
+def plot_pretraining_comparison(run_dirs: list[str | Path], out: str | Path, smooth: int = 10) -> Path:
+    """Overlay the curves of several pretraining runs (e.g. before/after a change) → one PNG.
+
+    Training curves are smoothed with a centred rolling mean over ``smooth`` logged steps.
+    """
+    runs = [Path(r) for r in run_dirs]
+    fig, axes = plt.subplots(1, len(COMPARE_PANELS), figsize=(4.5 * len(COMPARE_PANELS), 3.6))
+    for run in runs:
+        if not (run / "metrics.csv").is_file():
+            raise FileNotFoundError(f"{run}: no metrics.csv (is this a pretraining run folder?)")
+        metrics = pd.read_csv(run / "metrics.csv")
+        for ax, (_, col) in zip(axes, COMPARE_PANELS):
+            s = _series(metrics, col)
+            if col.startswith("train/"):
+                s = s.rolling(smooth, center=True, min_periods=1).mean()
+            ax.plot(s.index, s.values, ".-" if col.startswith("val/") else "-", lw=1.2, label=run.name)
+    for ax, (title, _) in zip(axes, COMPARE_PANELS):
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
 def plot_evaluation(scored: pd.DataFrame, probs: np.ndarray, dataset, targets: pd.DataFrame, window,
                     out_dir: Path, n_examples: int = 4) -> list[Path]:
     """Residual histograms (P, S), detection score distributions, and example windows with probability curves."""

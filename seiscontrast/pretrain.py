@@ -35,12 +35,14 @@ class LossConfig:
     """Attributes:
     contrastive: InfoNCE temperature τ and number of negatives.
     diversity_weight: weight of the codebook diversity loss (0.1).
-    feature_penalty: weight of the encoder-feature L2 penalty (wav2vec 2.0 uses 10).
+    feature_penalty: weight of the encoder-feature L2 penalty. wav2vec 2.0 uses 10; here, with layer norms in and
+        after the encoder, 10 mainly shrinks the encoder's norm gains (the penalty is ~half the loss at first) and
+        delays learning: validation accuracy 0.13 vs 0.23 after 50 steps of the tiny config.
     """
 
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     diversity_weight: float = 0.1
-    feature_penalty: float = 10.0
+    feature_penalty: float = 1.0
 
 
 @dataclass

@@ -38,15 +38,33 @@ def test_tiny_pretraining_learns(trained_run):
     metrics = pd.read_csv(trained_run / "metrics.csv")
     loss = _series(metrics, "train/contrastive_loss")
     acc = _series(metrics, "train/accuracy")
-    assert loss.iloc[-10:].mean() < loss.iloc[:5].mean() - 0.3
-    # chance is 1/101: the model must be well above it
-    assert acc.iloc[-10:].mean() > 0.1
+    # the run is deterministic (test_same_seed_gives_the_same_curve); over seeds 0-3 it gives a loss drop of
+    # 0.67-0.98, train accuracy 0.19-0.23 and final validation accuracy 0.30-0.44 (chance is 1/101), so the
+    # bounds below leave a clear margin; the model before the encoder/penalty fix reached 0.11 and 0.28
+    assert loss.iloc[-10:].mean() < loss.iloc[:5].mean() - 0.5
+    assert acc.iloc[-10:].mean() > 0.15
     val = metrics["val/accuracy"].dropna()
-    assert len(val) >= 2 and val.iloc[-1] > 0.05
+    assert len(val) >= 2 and val.iloc[-1] > 0.2
     ppl = _series(metrics, "train/prob_perplexity")
     assert (ppl > 2).all() and (ppl <= 640).all()
     temp = _series(metrics, "train/gumbel_temperature")
     assert temp.iloc[0] == pytest.approx(2.0, rel=0.02) and temp.iloc[-1] < 0.6
+
+
+def test_same_seed_gives_the_same_curve(synth_dir, tmp_path):
+    """Weights, masks, negatives, Gumbel noise and data order all follow the seed: two runs log identical rows."""
+    cfg = tiny_config(synth_dir, "optim.max_steps=6", "optim.warmup_steps=2", "trainer.val_every_n_steps=0")
+    curves = []
+    for name in ("a", "b"):
+        run_pretraining(cfg, tmp_path / name, progress=False)
+        metrics = pd.read_csv(tmp_path / name / "metrics.csv")
+        curves.append(metrics[["step", "train/contrastive_loss", "train/accuracy", "train/prob_perplexity"]].dropna())
+    assert len(curves[0]) == 6
+    pd.testing.assert_frame_equal(curves[0].reset_index(drop=True), curves[1].reset_index(drop=True))
+    other = tiny_config(synth_dir, "optim.max_steps=6", "optim.warmup_steps=2", "trainer.val_every_n_steps=0", "seed=1")
+    run_pretraining(other, tmp_path / "c", progress=False)
+    changed = pd.read_csv(tmp_path / "c" / "metrics.csv")["train/contrastive_loss"].dropna().to_numpy()
+    assert not np.allclose(changed, curves[0]["train/contrastive_loss"].to_numpy())
 
 
 def test_model_file_loads_weights_only_and_rebuilds(trained_run):
