@@ -6,7 +6,7 @@ same 600-trace synthetic set (seed 1), in the same run.
 Prints validation contrastive accuracy and codebook perplexity against the targets, writes one comparison plot
 per config and ``learning.csv`` into ``--out``.
 
-    python benchmarks/pretrain_learning.py --out runs/learning          # ~25 min on 2 cores
+    python benchmarks/pretrain_learning.py --out runs/learning          # ~30 min on 2 cores
     python benchmarks/pretrain_learning.py --out runs/learning --only tiny --skip-before
 """
 

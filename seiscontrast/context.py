@@ -24,6 +24,10 @@ from torch.utils.checkpoint import checkpoint
 from xlstm import mLSTMBlockConfig, mLSTMLayerConfig, xLSTMBlockStack, xLSTMBlockStackConfig
 from xlstm.components.linear_headwise import LinearHeadwiseExpand
 
+from .logs import get_logger
+
+log = get_logger(__name__)
+
 KERNELS = ("auto", "chunkwise", "parallel")
 
 
@@ -90,11 +94,7 @@ class ChunkwiseMLSTMKernel(nn.Module):
         self.chunk_size, self.eps = chunk_size, eps
 
     def forward(self, queries, keys, values, igate_preact, fgate_preact, **_):
-        from mlstm_kernels.torch import get_mlstm_kernel
-        from mlstm_kernels.torch.kernel_wrappers import wrap_chunkwise__pad_zeros
-
         on_cuda = queries.is_cuda
-        name = "chunkwise--triton_limit_chunk" if on_cuda and _has_triton() else "chunkwise--native_autograd"
         seq = queries.shape[2]
         # short sequences (deep stages, short windows) use a smaller chunk instead of padding to 64
         chunk = min(self.chunk_size, max(16, 1 << max(0, (seq - 1).bit_length())))
@@ -103,20 +103,57 @@ class ChunkwiseMLSTMKernel(nn.Module):
         dtype = queries.dtype
         if on_cuda and torch.is_autocast_enabled("cuda"):
             dtype = torch.get_autocast_dtype("cuda")
-        out = wrap_chunkwise__pad_zeros(
-            mlstm_chunkwise_kernel=get_mlstm_kernel(name),
-            q=queries, k=keys, v=values, i=igate_preact.squeeze(-1), f=fgate_preact.squeeze(-1),
-            eps=self.eps, chunk_size=chunk, autocast_kernel_dtype=dtype,
-        )
-        return out.to(values.dtype)
+        args = dict(q=queries, k=keys, v=values, i=igate_preact.squeeze(-1), f=fgate_preact.squeeze(-1),
+                    eps=self.eps, chunk_size=chunk, autocast_kernel_dtype=dtype)
+        return run_chunkwise_kernel(kernel_name(on_cuda), args).to(values.dtype)
 
 
-def _has_triton() -> bool:
+NATIVE_KERNEL = "chunkwise--native_autograd"
+TRITON_KERNEL = "chunkwise--triton_limit_chunk"
+#: why the Triton kernels cannot be used in this process (``None``: not known to be broken)
+_triton_failure: str | None = None
+
+
+def kernel_name(on_cuda: bool) -> str:
+    """The ``mlstm_kernels`` kernel for tensors on CUDA (Triton, when usable) or elsewhere (native PyTorch)."""
+    return TRITON_KERNEL if on_cuda and triton_usable() else NATIVE_KERNEL
+
+
+def triton_usable() -> bool:
+    """Triton is importable and its kernels have not failed in this process."""
+    if _triton_failure is not None:
+        return False
     try:
         import triton  # noqa: F401
     except ImportError:
+        _mark_triton_broken("triton is not installed")
         return False
     return True
+
+
+def _mark_triton_broken(reason: str) -> None:
+    global _triton_failure
+    _triton_failure = reason
+    log.warning("mLSTM: Triton kernels unusable (%s); using the native PyTorch kernel on CUDA, which is slower "
+                "(triton 3.7.x works with torch 2.13; triton >= 3.9 removed the block pointers the kernels use)",
+                reason)
+
+
+def run_chunkwise_kernel(name: str, args: dict) -> torch.Tensor:
+    """``mlstm_kernels`` chunkwise kernel ``name`` on padded input; a failing Triton kernel (e.g. a Triton version
+    whose API the kernels do not match) falls back to the native kernel, with one warning per process."""
+    from mlstm_kernels.torch import get_mlstm_kernel
+    from mlstm_kernels.torch.kernel_wrappers import wrap_chunkwise__pad_zeros
+
+    try:
+        return wrap_chunkwise__pad_zeros(mlstm_chunkwise_kernel=get_mlstm_kernel(name), **args)
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as err:  # only the Triton path falls back; the native kernel's errors are real errors
+        if name == NATIVE_KERNEL:
+            raise
+        _mark_triton_broken(f"{name}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        return wrap_chunkwise__pad_zeros(mlstm_chunkwise_kernel=get_mlstm_kernel(NATIVE_KERNEL), **args)
 
 
 def mlstm_stack(dim: int, depth: int, cfg: ContextConfig, max_frames: int) -> xLSTMBlockStack:

@@ -1,5 +1,6 @@
 """Masking, encoder, context network, quantizer and InfoNCE on tiny tensors."""
 
+import logging
 import math
 
 import pytest
@@ -152,3 +153,31 @@ def test_model_forward_shapes_any_length():
     assert 0.35 < out.mask.float().mean() < 0.6
     zeros = model(torch.zeros(1, 3, 512))     # all-zero input must not produce NaN
     assert torch.isfinite(zeros).all()
+
+
+def test_unusable_triton_falls_back_to_native_with_one_warning(monkeypatch):
+    """A Triton kernel that fails (here: Triton kernels on CPU tensors, as a Triton whose API the kernels do not
+    match fails on a GPU) gives the native kernel's result and one warning, not a crash."""
+    from seiscontrast import context
+
+    monkeypatch.setattr(context, "_triton_failure", None)
+    torch.manual_seed(0)
+    b, h, s, d = 1, 2, 64, 8
+    args = dict(q=torch.randn(b, h, s, d), k=torch.randn(b, h, s, d), v=torch.randn(b, h, s, d),
+                i=torch.randn(b, h, s), f=torch.randn(b, h, s) + 3, eps=1e-6, chunk_size=32,
+                autocast_kernel_dtype=torch.float32)
+    native = context.run_chunkwise_kernel(context.NATIVE_KERNEL, args)
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # on the module's own logger: independent of how the CLI set up logging
+    context.log.addHandler(handler)
+    try:
+        out = context.run_chunkwise_kernel(context.TRITON_KERNEL, args)
+        assert not context.triton_usable()  # the forward pass asks this before choosing Triton again
+    finally:
+        context.log.removeHandler(handler)
+    torch.testing.assert_close(out, native)
+    warnings = [r for r in records if "Triton kernels unusable" in r.getMessage()]
+    assert len(warnings) == 1 and "triton_limit_chunk" in warnings[0].getMessage()
+    with pytest.raises(RuntimeError):  # errors of the native kernel itself are not hidden
+        context.run_chunkwise_kernel(context.NATIVE_KERNEL, {**args, "q": args["q"][..., :4]})

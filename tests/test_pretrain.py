@@ -86,6 +86,11 @@ def test_plot_pretrain(trained_run, tmp_path):
 
     assert main(["plot-pretrain", str(trained_run), "--out", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").stat().st_size > 20_000
+    # several runs: one comparison figure, which needs an explicit --out
+    assert main(["plot-pretrain", str(trained_run), str(trained_run), "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 20_000
+    assert main(["plot-pretrain", str(trained_run), str(trained_run)]) == 2
+    assert main(["plot-pretrain", str(trained_run), str(tmp_path), "--out", str(tmp_path / "d.png")]) == 2
 
 
 def test_resume_continues_steps_and_schedule(synth_dir, tmp_path):
