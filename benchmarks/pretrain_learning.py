@@ -35,13 +35,14 @@ SETUPS = {
 PERPLEXITY_TARGET = 0.2  # share of groups x codes
 
 
-def run(name: str, files: list[str], steps: int, data: Path, out: Path, overrides: list[str]) -> pd.DataFrame:
+def run(name: str, files: list[str], steps: int, data: Path, out: Path, overrides: list[str]
+        ) -> tuple[PretrainConfig, pd.DataFrame]:
     cfg = load_config(PretrainConfig, [ROOT / "configs" / f for f in files],
                       [f"data.sources=['{data}']", f"optim.max_steps={steps}", "trainer.log_every_n_steps=1",
                        "trainer.val_every_n_steps=50", "trainer.limit_val_batches=4", "seed=0", *overrides])
     shutil.rmtree(out / name, ignore_errors=True)
     run_pretraining(cfg, out / name, progress=True)
-    return pd.read_csv(out / name / "metrics.csv")
+    return cfg, pd.read_csv(out / name / "metrics.csv")
 
 
 def summary(metrics: pd.DataFrame, groups_codes: int) -> dict[str, float]:
@@ -68,8 +69,10 @@ def main() -> None:
             continue
         variants = {f"{name}_now": []} if args.skip_before else {f"{name}_before": before, f"{name}_now": []}
         for run_name, overrides in variants.items():
-            metrics = run(run_name, files, steps, data, args.out, overrides)
-            rows.append({"run": run_name, "steps": steps, "target_accuracy": target, **summary(metrics, 640)})
+            cfg, metrics = run(run_name, files, steps, data, args.out, overrides)
+            q = cfg.model.quantizer
+            rows.append({"run": run_name, "steps": steps, "target_accuracy": target,
+                         **summary(metrics, q.groups * q.codes)})
         plot_pretraining_comparison([args.out / r for r in variants], args.out / f"{name}_curves.png")
     table = pd.DataFrame(rows)
     table.to_csv(args.out / "learning.csv", index=False)

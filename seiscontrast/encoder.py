@@ -4,7 +4,7 @@ Default (the design's Config 2): 2 × (Conv1d → LayerNorm → GELU) with 256 c
 strides 2 and 2, so 4096 samples at 100 Hz become 1024 frames at 25 Hz. Each frame sees 46 samples (0.46 s): with
 the earlier kernels 8/4 (14 samples, less than one period of a 5 Hz wave) a frame's features, and so its quantized
 target, mostly encoded the wave's instantaneous phase, which no context can predict, and pretraining plateaued
-(tiny config, 4096 samples: validation accuracy 0.33 after 300 steps; 0.55 with 16/16).
+(tiny config, 4096 samples: validation accuracy 0.33 after 300 steps; 0.56 with 16/16).
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ def test_tiny_pretraining_learns(trained_run):
 
 def test_same_seed_gives_the_same_curve(synth_dir, tmp_path):
     """Weights, masks, negatives, Gumbel noise and data order all follow the seed: two runs log identical rows."""
-    cfg = tiny_config(synth_dir, "optim.max_steps=6", "optim.warmup_steps=2", "trainer.val_every_n_steps=0")
+    short = ("optim.max_steps=6", "optim.warmup_steps=2", "trainer.val_every_n_steps=0")
+    cfg = tiny_config(synth_dir, *short)
     curves = []
     for name in ("a", "b"):
         run_pretraining(cfg, tmp_path / name, progress=False)
@@ -61,7 +62,7 @@ def test_same_seed_gives_the_same_curve(synth_dir, tmp_path):
         curves.append(metrics[["step", "train/contrastive_loss", "train/accuracy", "train/prob_perplexity"]].dropna())
     assert len(curves[0]) == 6
     pd.testing.assert_frame_equal(curves[0].reset_index(drop=True), curves[1].reset_index(drop=True))
-    other = tiny_config(synth_dir, "optim.max_steps=6", "optim.warmup_steps=2", "trainer.val_every_n_steps=0", "seed=1")
+    other = tiny_config(synth_dir, *short, "seed=1")
     run_pretraining(other, tmp_path / "c", progress=False)
     changed = pd.read_csv(tmp_path / "c" / "metrics.csv")["train/contrastive_loss"].dropna().to_numpy()
     assert not np.allclose(changed, curves[0]["train/contrastive_loss"].to_numpy())
