@@ -18,10 +18,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
 
-#: The checkout holding ``configs/`` (editable installs), so ``configs/x.yaml`` also works outside the repo root.
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
 class ConfigError(ValueError):
     """A config file or an override does not fit the config schema."""
 
@@ -57,15 +53,34 @@ def load_config(schema: type[T], paths: str | Path | Sequence[str | Path] | None
 
 
 def find_config(path: str | Path) -> Path:
-    """``path`` itself, or a relative path taken from the project checkout; ``ConfigError`` if neither exists."""
+    """A config file: ``path`` itself, else a config shipped with the package, by name (``pretrain_tiny``,
+    ``pretrain_tiny.yaml`` or ``configs/pretrain_tiny.yaml`` work from any directory); ``ConfigError`` if none."""
     path = Path(path)
     if path.is_file():
         return path
-    in_project = PROJECT_ROOT / path
-    if not path.is_absolute() and in_project.is_file():
-        return in_project
-    raise ConfigError(f"config file {path} does not exist" +
-                      ("" if path.is_absolute() else f" (looked in {Path.cwd()} and {PROJECT_ROOT})"))
+    if not path.is_absolute():
+        name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+        if path.parent in (Path("."), Path("configs")):
+            shipped = packaged_configs() / name
+            if shipped.is_file():
+                return shipped
+    raise ConfigError(f"config file {path} does not exist" + ("" if path.is_absolute() else
+                      f" (looked in {Path.cwd()} and among the shipped configs: {', '.join(shipped_config_names())})"))
+
+
+def packaged_configs() -> Path:
+    """The folder of the configs shipped with the package (``configs/`` of the source tree)."""
+    from importlib.resources import files
+
+    try:
+        return Path(str(files("seiscontrast.configs")))
+    except ModuleNotFoundError:   # running from a source tree that was never installed
+        return Path(__file__).resolve().parents[1] / "configs"
+
+
+def shipped_config_names() -> list[str]:
+    """Names accepted by ``--config`` without a path."""
+    return sorted(p.stem for p in packaged_configs().glob("*.yaml"))
 
 
 def config_from_dict(schema: type[T], values: dict[str, Any]) -> T:

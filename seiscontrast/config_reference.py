@@ -39,10 +39,23 @@ def rows(cls, prefix: str = ""):
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         key = f"{prefix}{f.name}"
+        optional = _optional_dataclass(cls, f.name) if default is None else None
         if dataclasses.is_dataclass(default):
             yield from rows(type(default), key + ".")
+        elif optional is not None:   # off by default; its keys apply once it is set
+            yield key, default, docs.get(f.name, "")
+            yield from rows(optional, key + ".")
         else:
             yield key, default, docs.get(f.name, "")
+
+
+def _optional_dataclass(cls, name: str):
+    """The dataclass ``X`` of a field annotated ``X | None``, else ``None``."""
+    import typing
+
+    hint = typing.get_type_hints(cls).get(name)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if len(args) == 1 and dataclasses.is_dataclass(args[0]) else None
 
 
 def reference_markdown() -> str:
@@ -56,7 +69,7 @@ def reference_markdown() -> str:
              "set in a YAML file passed with `--config` or on the command line as `key=value`.\n"]
     for title, cls, used_by in (("Pretraining", PretrainConfig, "`seiscontrast pretrain`, `configs/pretrain_*.yaml`"),
                                 ("Fine-tuning", FinetuneConfig, "`seiscontrast finetune`, `configs/finetune_*.yaml`"),
-                                ("Report", ReportConfig, "`seiscontrast report`, `configs/report_small.yaml`")):
+                                ("Report", ReportConfig, "`seiscontrast report`, `configs/report.yaml`")):
         parts.append(f"\n## {title} ({used_by})\n\n| key | default | meaning |\n| --- | --- | --- |")
         for key, default, doc in rows(cls):
             parts.append(f"| `{key}` | `{default!r}` | {doc} |")

@@ -29,24 +29,29 @@ from .data.sources import is_seisbench_source
 from .data.windows import WindowConfig, fit_length
 from .files import atomic_write
 from .logs import get_logger
-from .model import ModelConfig, SeisContrastModel
+from .model import ModelConfig, SeisContrastModel, build_model
 
 log = get_logger(__name__)
 
 
 def load_backbone(path: str | Path) -> tuple[SeisContrastModel, WindowConfig]:
-    """The backbone of a ``model.pt`` (pretrained) or ``picker.pt`` (fine-tuned), in eval mode."""
+    """The backbone of a ``model.pt`` (pretrained) or ``picker.pt`` (fine-tuned), or of the bundled picker
+    (``"default"``, as for ``pick``), in eval mode."""
+    if str(path) == "default":
+        from .picker import DEFAULT_MODEL
+
+        path = DEFAULT_MODEL
     payload = load_model_file(path)
     cfg = payload["config"]
     if payload["kind"] == "picker":
         if cfg["picker"]["arch"] != "seiscontrast":
             raise ValueError(f"{path}: a {cfg['picker']['arch']} picker has no seiscontrast backbone to embed with")
-        model = SeisContrastModel(config_from_dict(ModelConfig, cfg["picker"]["model"]))
+        model = build_model(config_from_dict(ModelConfig, cfg["picker"]["model"]))
         prefix = "backbone."
         state = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
         model.load_state_dict(state, strict=False)
     else:
-        model = SeisContrastModel(config_from_dict(ModelConfig, cfg["model"]))
+        model = build_model(config_from_dict(ModelConfig, cfg["model"]))
         model.load_state_dict(payload["state_dict"])
     return model.eval(), config_from_dict(WindowConfig, cfg["window"])
 

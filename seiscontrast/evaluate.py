@@ -144,27 +144,32 @@ def _best_threshold(score, label, metric) -> float:
     return float(candidates[int(np.nanargmax(values))])
 
 
-def _f1(y, pred):
-    tp, fp, fn = np.sum(pred & (y == 1)), np.sum(pred & (y == 0)), np.sum(~pred & (y == 1))
-    return 2 * tp / max(2 * tp + fp + fn, 1)
+def _binary(y, pred_or_score):
+    return torch.as_tensor(np.asarray(pred_or_score, dtype=np.float64)), torch.as_tensor(np.asarray(y).astype(np.int64))
 
 
-def _mcc(y, pred):
-    y = y.astype(bool)
-    tp, tn = np.sum(pred & y), np.sum(~pred & ~y)
-    fp, fn = np.sum(pred & ~y), np.sum(~pred & y)
-    den = np.sqrt(float((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
-    return float((tp * tn - fp * fn) / den) if den > 0 else 0.0
+def _f1(y, pred) -> float:
+    """F1 of boolean predictions (torchmetrics)."""
+    from torchmetrics.functional.classification import binary_f1_score
+
+    return float(binary_f1_score(*_binary(y, pred)))
 
 
-def _auc(y, score):
-    from scipy.stats import rankdata
+def _mcc(y, pred) -> float:
+    """Matthews correlation of boolean predictions (torchmetrics)."""
+    from torchmetrics.functional.classification import binary_matthews_corrcoef
 
-    pos, neg = y == 1, y == 0
-    if not pos.any() or not neg.any():
+    return float(binary_matthews_corrcoef(*_binary(y, pred)))
+
+
+def _auc(y, score) -> float:
+    """ROC AUC (torchmetrics); NaN when only one class is present."""
+    from torchmetrics.functional.classification import binary_auroc
+
+    y = np.asarray(y)
+    if not (y == 1).any() or not (y == 0).any():
         return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * neg.sum()))
+    return float(binary_auroc(*_binary(y, score)))
 
 
 def metrics(scored: pd.DataFrame, det_threshold: float, ps_threshold: float) -> dict:

@@ -6,11 +6,14 @@ Schedules (``schedule.name``):
 * ``frozen``: the backbone stays frozen, only the head trains (a probe of the pretrained features).
 * ``freeze_then_unfreeze``: head only until ``unfreeze_at_step``, then the whole backbone joins at
   ``backbone_lr_mult`` × lr.
-* ``gradual``: every ``gradual_every_steps`` steps the next part joins, from the head down: context up path →
-  bottleneck → context down path → encoder.
+* ``gradual``: every ``gradual_every_steps`` steps the next part joins, from the head down, in the order the
+  network lists its parts (``stages()``; for the xLSTM U-Net: up path → bottleneck → down path → encoder).
 
-Frozen parameters have ``requires_grad=False`` and are *not in the optimizer* (so neither gradients nor weight
-decay touch them); unfrozen parts are added as new optimizer groups that follow the warm-up/cosine schedule.
+Every part that will ever train is in the optimizer from step 0, as its own group with a ``start_step``: its
+learning rate is 0 until then (:class:`~seiscontrast.schedules.WarmupCosineLR`). Nothing about the model or the
+optimizer changes during training, so DDP (which fixes the set of trained parameters when it wraps the model)
+trains the unfrozen parts identically on every process, and a resumed run restores the groups as they were.
+Only parts that never train (the backbone of ``frozen``) have ``requires_grad=False``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import BaseFinetuning
 
 from .checkpoints import load_model_file, save_model_file
 from .config import config_from_dict, config_to_dict
@@ -34,7 +36,6 @@ from .schedules import OptimConfig, WarmupCosineLR, param_groups
 log = get_logger(__name__)
 
 SCHEDULES = ("full", "frozen", "freeze_then_unfreeze", "gradual")
-GRADUAL_ORDER = ("context_up", "bottleneck", "context_down", "encoder")
 
 
 @dataclass
@@ -54,6 +55,17 @@ class ScheduleConfig:
     def __post_init__(self):
         if self.name not in SCHEDULES:
             raise ValueError(f"schedule.name must be one of {SCHEDULES}, got {self.name!r}")
+
+    def start_steps(self, parts: list[str]) -> dict[str, int | None]:
+        """Step at which each backbone part (head side first) starts training; ``None`` = never."""
+        if self.name == "full":
+            return dict.fromkeys(parts, 0)
+        if self.name == "frozen":
+            return dict.fromkeys(parts, None)
+        if self.name == "freeze_then_unfreeze":
+            return dict.fromkeys(parts, self.unfreeze_at_step)
+        every = max(1, self.gradual_every_steps)
+        return {name: (i + 1) * every for i, name in enumerate(parts)}
 
 
 @dataclass
@@ -117,6 +129,19 @@ class PickerModule(L.LightningModule):
         self.save_hyperparameters({"config": config, "kind": "picker", "model_prefix": "net."})
         self.cfg: FinetuneConfig = config_from_dict(FinetuneConfig, config)
         self.net = build_picker(self.cfg.picker, self.cfg.window.sampling_rate)
+        # parts that never train are frozen before any wrapping (DDP), and so are the pretraining-only
+        # parameters (quantizer, contrastive projections) that no stage lists: DDP expects a gradient for
+        # every parameter that requires one
+        stages, start = self.net.stages(), self.start_steps()
+        trained = {id(p) for name, ms in stages.items() if start[name] is not None for m in ms for p in m.parameters()}
+        for p in self.net.parameters():
+            if id(p) not in trained:
+                p.requires_grad_(False)
+
+    def start_steps(self) -> dict[str, int | None]:
+        """Step at which each trainable part starts (``head`` at 0); ``None`` = never trains."""
+        parts = [k for k in self.net.stages() if k != "head"]
+        return {"head": 0, **self.cfg.schedule.start_steps(parts)}
 
     def _step(self, batch, stage: str):
         out = self.net(batch["X"])
@@ -133,75 +158,19 @@ class PickerModule(L.LightningModule):
         self._step(batch, "val")
 
     def configure_optimizers(self):
+        """One pair of AdamW groups per part, each with its ``start_step`` (lr 0 before it)."""
         o, s = self.cfg.optim, self.cfg.schedule
-        stages = self.net.stages()
-        head = torch.nn.ModuleList(stages.pop("head"))
-        groups = param_groups(head, o.weight_decay, o.lr)
-        backbone = torch.nn.ModuleList(m for ms in stages.values() for m in ms)
-        if any(p.requires_grad for p in backbone.parameters()):
-            groups += param_groups(backbone, o.weight_decay, o.lr * s.backbone_lr_mult)
-        groups = [g for g in groups if g["params"]]
+        stages, groups = self.net.stages(), []
+        for name, start in self.start_steps().items():
+            if start is None:
+                continue
+            lr = o.lr * (1.0 if name == "head" else s.backbone_lr_mult)
+            for g in param_groups(torch.nn.ModuleList(stages[name]), o.weight_decay, lr):
+                if g["params"]:
+                    groups.append({**g, "part": name, "start_step": start})
         opt = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": WarmupCosineLR(opt, o.warmup_steps, o.max_steps,
                                                                                o.min_lr_ratio), "interval": "step"}}
-
-
-class FreezeSchedule(BaseFinetuning):
-    """Freeze/unfreeze by training step, on Lightning's ``BaseFinetuning`` (which also restores the added
-    optimizer groups when a run is resumed)."""
-
-    def __init__(self, cfg: ScheduleConfig, optim: OptimConfig):
-        super().__init__()
-        self.cfg, self.optim = cfg, optim
-
-    def _backbone_parts(self, pl_module) -> dict[str, list[torch.nn.Module]]:
-        return {k: v for k, v in pl_module.net.stages().items() if k != "head"}
-
-    def freeze_before_training(self, pl_module) -> None:
-        if self.cfg.name != "full":
-            self.freeze([m for ms in self._backbone_parts(pl_module).values() for m in ms], train_bn=False)
-
-    def due_parts(self, step: int) -> list[str]:
-        """Backbone parts that should be trainable at ``step``."""
-        if self.cfg.name == "full":
-            return list(GRADUAL_ORDER)
-        if self.cfg.name == "freeze_then_unfreeze" and step >= self.cfg.unfreeze_at_step:
-            return list(GRADUAL_ORDER)
-        if self.cfg.name == "gradual":
-            return list(GRADUAL_ORDER[: step // max(1, self.cfg.gradual_every_steps)])
-        return []
-
-    def finetune_function(self, pl_module, epoch, optimizer) -> None:
-        pass  # driven by steps in on_train_batch_start, not by epochs
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        pass
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        parts = self._backbone_parts(pl_module)
-        for opt_idx, optimizer in enumerate(trainer.optimizers):
-            n_groups = len(optimizer.param_groups)
-            in_opt = {id(p) for g in optimizer.param_groups for p in g["params"]}
-            for name in self.due_parts(trainer.global_step):
-                modules = parts.get(name, [])
-                params = [p for m in modules for p in m.parameters() if id(p) not in in_opt]
-                if not params:
-                    continue
-                self.make_trainable(modules)
-                lr = self.optim.lr * self.cfg.backbone_lr_mult
-                optimizer.add_param_group({"params": params, "lr": lr * self._lr_factor(trainer), "initial_lr": lr,
-                                           "weight_decay": self.optim.weight_decay})
-                in_opt.update(id(p) for p in params)
-                log.info("step %d: unfroze %s (%d tensors) at lr %.2e", trainer.global_step, name, len(params), lr)
-            self._store(pl_module, opt_idx, n_groups, optimizer.param_groups)
-
-    @staticmethod
-    def _lr_factor(trainer) -> float:
-        """Current warm-up/cosine factor, so a new group starts on the schedule (the scheduler keeps it there)."""
-        for cfg in trainer.lr_scheduler_configs:
-            if isinstance(cfg.scheduler, WarmupCosineLR):
-                return cfg.scheduler.factor(cfg.scheduler.last_epoch)
-        return 1.0
 
 
 def load_pretrained_into(cfg: FinetuneConfig, module: PickerModule) -> None:
@@ -233,7 +202,7 @@ def run_finetuning(cfg: FinetuneConfig, out_dir: str | Path, resume: bool = Fals
     dev = picking_generator(split(data, "dev"), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
     t = cfg.trainer
     trainer = build_trainer(t, cfg.optim.max_steps, cfg.optim.grad_clip, out, progress,
-                            [FreezeSchedule(cfg.schedule, cfg.optim)], t.val_every_n_steps or None,
+                            [], t.val_every_n_steps or None,
                             monitor="val/loss", mode="min")
     module = PickerModule(config_to_dict(cfg))
     if cfg.pretrained and not resume:

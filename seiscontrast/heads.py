@@ -2,7 +2,7 @@
 
 :class:`PickingHead` turns frame features into per-sample P/S/noise probabilities and an event-detection curve:
 frame features are projected, linearly up-sampled to the sample rate, optionally concatenated with the
-(normalised) waveform itself, and refined by a few convolutions. :class:`SeisContrastPicker` = backbone + head;
+(normalised) waveform itself, and refined by a few convolutions. :class:`BackbonePicker` = backbone + head;
 :class:`PhaseNetPicker` wraps SeisBench's ``PhaseNet`` with the same interface (a baseline trained by the same
 trainer on the same data).
 """
@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data.windows import normalize_window
-from .model import ModelConfig, SeisContrastModel
+from .model import ModelConfig, build_model
 
 
 @dataclass
@@ -86,12 +86,17 @@ class PickingHead(nn.Module):
         return PickerOutput(log_probs=logits[:, :3].log_softmax(1), detection_logits=logits[:, 3:])
 
 
-class SeisContrastPicker(nn.Module):
-    """Pretrained (or randomly initialised) backbone + :class:`PickingHead`; ``[B, 3, N]`` → PickerOutput."""
+class BackbonePicker(nn.Module):
+    """Pretrained (or randomly initialised) backbone + :class:`PickingHead`; ``[B, 3, N]`` → PickerOutput.
+
+    ``phases`` names the probability curves before the noise curve; picking, plots and evaluation read it.
+    """
+
+    phases = ("P", "S")
 
     def __init__(self, model_cfg: ModelConfig, head_cfg: HeadConfig):
         super().__init__()
-        self.backbone = SeisContrastModel(model_cfg)
+        self.backbone = build_model(model_cfg)
         self.head = PickingHead(model_cfg.context.dim, head_cfg)
         self.normalization = model_cfg.normalization
 
@@ -99,12 +104,14 @@ class SeisContrastPicker(nn.Module):
         return self.head(self.backbone(x), normalize_window(x, self.normalization))
 
     def stages(self) -> dict[str, list[nn.Module]]:
-        """Trainable parts from the head down: ``head``, ``context_up``, ``bottleneck``, ``context_down``, ``encoder``."""
+        """Trainable parts from the head down: ``head``, the context network's parts (``context_*``), ``encoder``."""
         return {"head": [self.head], **self.backbone.backbone_stages()}
 
 
 class PhaseNetPicker(nn.Module):
     """SeisBench ``PhaseNet`` (labels P, S, noise) behind the :class:`PickerOutput` interface."""
+
+    phases = ("P", "S")
 
     def __init__(self, sampling_rate: float = 100.0):
         super().__init__()
@@ -142,4 +149,4 @@ def build_picker(cfg: PickerConfig, sampling_rate: float = 100.0) -> nn.Module:
     """The network for a :class:`PickerConfig`."""
     if cfg.arch == "phasenet":
         return PhaseNetPicker(sampling_rate)
-    return SeisContrastPicker(cfg.model, cfg.head)
+    return BackbonePicker(cfg.model, cfg.head)

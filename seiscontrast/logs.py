@@ -6,6 +6,8 @@ import logging
 import warnings
 
 LOGGER_NAME = "seiscontrast"
+THIRD_PARTY = ("lightning", "lightning_fabric", "pytorch_lightning", "seisbench", "torch", "torchmetrics", "obspy",
+               "xlstm", "mlstm_kernels", "tensorboard", "google.protobuf", "pkg_resources")
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -42,8 +44,9 @@ def quiet_third_party() -> None:
                  "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(level)
     if _VERBOSITY < 1:
-        for module in ("lightning", "lightning_fabric", "pytorch_lightning", "seisbench", "torch"):
+        # only warnings raised inside these libraries; the user's own code keeps its warnings
+        for module in THIRD_PARTY:
             warnings.filterwarnings("ignore", category=UserWarning, module=module)
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")  # torch 2.13 vs Lightning

@@ -1,13 +1,17 @@
-"""The seiscontrast network: encoder → (masking) → xLSTM U-Net → projections, plus the quantizer for targets.
+"""The seiscontrast network: encoder → (masking) → context network → projections, plus the quantizer for targets.
 
+``SeisContrastModel`` is assembled from parts passed in (encoder, context network, quantizer), in the manner of
+torchaudio's wav2vec 2.0; :func:`build_model` builds them from a :class:`ModelConfig`, so a checkpoint that carries
+the config restores the model exactly. The context network is the xLSTM U-Net, or a Transformer when
+``model.transformer`` is set; any module following :class:`ContextNetwork` fits.
 ``SeisContrastModel.pretrain_forward`` is the wav2vec 2.0 objective's forward pass; ``SeisContrastModel.forward``
-returns frame features for fine-tuning and embeddings. The whole model is rebuilt from its :class:`ModelConfig`
-alone, so a checkpoint that carries the config restores it exactly.
+returns frame features for fine-tuning and embeddings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -17,12 +21,15 @@ from .data.windows import normalize_window
 from .encoder import ConvEncoderConfig, ConvFeatureEncoder
 from .masking import MaskingConfig, compute_span_mask
 from .quantizer import GumbelVectorQuantizer, QuantizerConfig, QuantizerOutput
+from .transformer_context import TransformerConfig, TransformerContext
 
 
 @dataclass
 class ModelConfig:
     """Attributes:
-    encoder / context / quantizer / masking: the stage configs.
+    encoder / context / quantizer / masking: the stage configs (``context.dim`` is the width of any context
+        network; the other ``context`` settings are the xLSTM U-Net's).
+    transformer: when set, a Transformer context network replaces the xLSTM U-Net.
     final_dim: width of the space where context outputs and quantized targets are compared.
     feature_dropout: dropout on the projected encoder features (before masking).
     normalization: input normalisation applied inside the model (``std`` or ``peak``), so the model accepts
@@ -34,6 +41,7 @@ class ModelConfig:
     context: ContextConfig = field(default_factory=ContextConfig)
     quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
+    transformer: TransformerConfig | None = None
     final_dim: int = 256
     feature_dropout: float = 0.1
     normalization: str = "std"
@@ -57,20 +65,51 @@ class PretrainOutput:
     feature_penalty: torch.Tensor
 
 
-class SeisContrastModel(nn.Module):
-    """``[batch, 3, samples]`` Z/N/E waveforms → frame representations (``samples / encoder.hop`` frames)."""
+class ContextNetwork(Protocol):
+    """What the model asks of a context network: ``[B, T, dim]`` → ``[B, T, dim]`` for any ``T``, and its
+    trainable parts by name, ordered from the head side down (the freeze schedules unfreeze them in this order)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def stages(self) -> dict[str, list[nn.Module]]: ...
+
+
+def build_context(cfg: ModelConfig) -> nn.Module:
+    """The context network a config asks for."""
+    if cfg.transformer is not None:
+        return TransformerContext(cfg.context.dim, cfg.transformer)
+    return XLSTMUNet(cfg.context, cfg.max_frames)
+
+
+def build_model(cfg: ModelConfig) -> SeisContrastModel:
+    """A :class:`SeisContrastModel` with the parts its config names (random weights)."""
+    encoder = ConvFeatureEncoder(cfg.encoder)
+    return SeisContrastModel(cfg, encoder, build_context(cfg), GumbelVectorQuantizer(encoder.out_channels,
+                                                                                       cfg.quantizer))
+
+
+class SeisContrastModel(nn.Module):
+    """``[batch, 3, samples]`` Z/N/E waveforms → frame representations (``samples / encoder.hop`` frames).
+
+    Args:
+        cfg: the model config (widths, masking, normalisation).
+        encoder: waveform → ``[B, T, enc_dim]`` features (``out_channels`` = enc_dim).
+        context: a :class:`ContextNetwork` of width ``cfg.context.dim``.
+        quantizer: quantizes encoder features into the contrastive targets.
+    """
+
+    def __init__(self, cfg: ModelConfig, encoder: ConvFeatureEncoder, context: ContextNetwork,
+                 quantizer: GumbelVectorQuantizer):
         super().__init__()
         self.cfg = cfg
-        self.encoder = ConvFeatureEncoder(cfg.encoder)
-        enc_dim = self.encoder.out_channels
+        self.encoder = encoder
+        enc_dim = encoder.out_channels
         self.feature_norm = nn.LayerNorm(enc_dim)
         self.feature_projection = nn.Linear(enc_dim, cfg.context.dim)
         self.feature_dropout = nn.Dropout(cfg.feature_dropout)
         self.mask_embedding = nn.Parameter(torch.empty(cfg.context.dim).uniform_())
-        self.context = XLSTMUNet(cfg.context, cfg.max_frames)
-        self.quantizer = GumbelVectorQuantizer(enc_dim, cfg.quantizer)
+        self.context = context
+        self.quantizer = quantizer
         self.project_context = nn.Linear(cfg.context.dim, cfg.final_dim)
         self.project_targets = nn.Linear(cfg.quantizer.dim, cfg.final_dim)
 
@@ -113,6 +152,5 @@ class SeisContrastModel(nn.Module):
 
         The mask embedding, quantizer and contrastive projections serve pretraining only and are not listed.
         """
-        stages = self.context.stages()
-        return {"context_up": stages["up"], "bottleneck": stages["bottleneck"], "context_down": stages["down"],
-                "encoder": [self.encoder, self.feature_norm, self.feature_projection]}
+        stages = {f"context_{name}": modules for name, modules in self.context.stages().items()}
+        return {**stages, "encoder": [self.encoder, self.feature_norm, self.feature_projection]}

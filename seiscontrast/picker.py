@@ -24,7 +24,8 @@ DEFAULT_MODEL = RESOURCES / "default_picker.pt"
 
 
 class SeisContrastPicker(sbm.WaveformModel):
-    """Phase picker: per-sample P, S, noise probabilities (+ detection, label ``D``) on Z/N/E windows.
+    """Phase picker: per-sample probabilities of the network's phases (P, S), noise (``N``) and event detection
+    (``D``) on Z/N/E windows.
 
     Args:
         config: the fine-tuning config dict stored with the weights (architecture, window length, rate).
@@ -45,20 +46,24 @@ class SeisContrastPicker(sbm.WaveformModel):
         cfg = config_from_dict(FinetuneConfig, config)
         citation = ("seiscontrast: self-supervised waveform representation learning for seismology "
                     "(xLSTM U-Net picker). See CITATION.cff.")
+        net = build_picker(cfg.picker, cfg.window.sampling_rate)
+        labels = "".join(net.phases) + "ND"   # the network's phases, noise, detection
         super().__init__(citation=citation, in_samples=cfg.window.length, output_type="array",
-                         pred_sample=(0, cfg.window.length), labels="PSND", sampling_rate=cfg.window.sampling_rate,
+                         pred_sample=(0, cfg.window.length), labels=labels, sampling_rate=cfg.window.sampling_rate,
                          component_order=cfg.window.components, allow_padding=True, **kwargs)
         self.config = config
-        self.net = build_picker(cfg.picker, cfg.window.sampling_rate)
+        self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, N]`` → ``[B, 4, N]`` probabilities of P, S, noise and event detection."""
+        """``[B, 3, N]`` → ``[B, len(labels), N]`` probabilities of each phase, noise and event detection."""
         out = self.net(x)
         probs = torch.cat([out.probs, out.detection], dim=1)
         # a window without signal (all zero, constant, NaN-filled gap) is noise, whatever the network says
         empty = (x - x.mean(-1, keepdim=True)).abs().amax(dim=(1, 2)) == 0
         if empty.any():
-            probs[empty] = torch.tensor([0.0, 0.0, 1.0, 0.0], dtype=probs.dtype, device=probs.device)[:, None]
+            noise = torch.zeros(probs.shape[1], dtype=probs.dtype, device=probs.device)
+            noise[len(self.net.phases)] = 1.0
+            probs[empty] = noise[:, None]
         return probs
 
     def annotate_batch_pre(self, batch: torch.Tensor, argdict: dict[str, Any]) -> torch.Tensor:
@@ -76,7 +81,7 @@ class SeisContrastPicker(sbm.WaveformModel):
     def classify_aggregate(self, annotations, argdict) -> sbu.ClassifyOutput:
         """P and S picks from the probability curves (``P_threshold``, ``S_threshold``)."""
         picks = sbu.PickList()
-        for phase in "PS":
+        for phase in self.net.phases:
             picks += self.picks_from_annotations(
                 annotations.select(channel=f"{self.__class__.__name__}_{phase}"),
                 argdict.get(f"{phase}_threshold", self._annotate_args["*_threshold"][1]), phase)

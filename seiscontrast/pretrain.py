@@ -24,7 +24,7 @@ from .data.seisbench_source import DatasetConfig
 from .data.sources import pretraining_datasets
 from .data.windows import WindowConfig
 from .logs import get_logger, quiet_third_party
-from .model import ModelConfig, SeisContrastModel
+from .model import ModelConfig, build_model
 from .schedules import OptimConfig, WarmupCosineLR, param_groups
 
 log = get_logger(__name__)
@@ -108,7 +108,7 @@ class PretrainModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters({"config": config, "kind": "pretrained", "model_prefix": "model."})
         self.cfg: PretrainConfig = config_from_dict(PretrainConfig, config)
-        self.model = SeisContrastModel(self.cfg.model)
+        self.model = build_model(self.cfg.model)
         q = self.cfg.model.quantizer
         self.register_buffer("code_counts", torch.zeros(q.groups, q.codes))
 
@@ -191,19 +191,28 @@ def build_trainer(cfg_trainer: TrainerConfig, max_steps: int, grad_clip: float, 
 def fit_keeping_metrics(trainer: L.Trainer, module, out: Path, resume_from: Path | None, **fit_kwargs) -> None:
     """``trainer.fit``; on resume the earlier ``metrics.csv`` rows (before the checkpoint's step) are kept.
 
-    Lightning's CSVLogger starts a fresh file in an existing log folder, so the old rows are set aside first and
-    merged back afterwards.
+    Lightning's CSVLogger starts a fresh file in an existing log folder, so the earlier rows are first saved to
+    ``metrics_history.csv`` (atomically) and merged back when training ends. A resumed run that dies keeps that
+    file, and the next resume adds to it, so no row logged before a checkpoint is ever lost.
     """
-    metrics = out / "metrics.csv"
-    earlier = None
-    if resume_from is not None and metrics.is_file():
+    metrics, history = out / "metrics.csv", out / "metrics_history.csv"
+    if resume_from is not None and trainer.global_rank == 0:
         step = torch.load(resume_from, map_location="cpu", weights_only=True).get("global_step", 0)
-        earlier = pd.read_csv(metrics)
-        earlier = earlier[earlier["step"] < step]
-        metrics.unlink()
+        parts = [pd.read_csv(f) for f in (history, metrics) if f.is_file() and f.stat().st_size > 0]
+        if parts:
+            earlier = pd.concat(parts, ignore_index=True)
+            earlier = earlier[earlier["step"] < step].drop_duplicates()
+            tmp = history.with_suffix(".tmp")
+            earlier.to_csv(tmp, index=False)
+            tmp.replace(history)
+            metrics.unlink(missing_ok=True)
     trainer.fit(module, ckpt_path=str(resume_from) if resume_from else None, **fit_kwargs)
-    if earlier is not None and trainer.global_rank == 0 and metrics.is_file():
-        pd.concat([earlier, pd.read_csv(metrics)], ignore_index=True).to_csv(metrics, index=False)
+    if trainer.global_rank == 0 and history.is_file() and metrics.is_file():
+        merged = pd.concat([pd.read_csv(history), pd.read_csv(metrics)], ignore_index=True)
+        tmp = metrics.with_suffix(".tmp")
+        merged.to_csv(tmp, index=False)
+        tmp.replace(metrics)
+        history.unlink()
 
 
 def loader(dataset, batch_size: int, workers: int, shuffle: bool) -> torch.utils.data.DataLoader:

@@ -49,19 +49,17 @@ class WarmupCosine:
 
 
 class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
-    """Warm-up + cosine on every param group, each scaled from its own ``initial_lr``.
-
-    Unlike ``LambdaLR``, groups added after construction (unfrozen backbone stages) follow the schedule too:
-    they only need an ``initial_lr`` entry.
-    """
+    """Warm-up + cosine on every param group, each scaled from its own ``initial_lr``; a group with a
+    ``start_step`` has learning rate 0 before that step (how freeze schedules hold a part still)."""
 
     def __init__(self, optimizer, warmup_steps: int, max_steps: int, min_ratio: float, last_epoch: int = -1):
         self.factor = WarmupCosine(warmup_steps, max_steps, min_ratio)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        f = self.factor(self.last_epoch)
-        return [g.setdefault("initial_lr", g["lr"]) * f for g in self.optimizer.param_groups]
+        f, step = self.factor(self.last_epoch), self.last_epoch
+        return [g.setdefault("initial_lr", g["lr"]) * f * (step >= g.get("start_step", 0))
+                for g in self.optimizer.param_groups]
 
     def state_dict(self):
         return {k: v for k, v in super().state_dict().items() if k != "factor"}

@@ -34,3 +34,11 @@ def test_embed_obspy_files(backbone, mseed_file, tmp_path):
     with h5py.File(tmp_path / "o.h5") as f:
         assert "frames" not in f and f["pooled"].shape == (n, 16)
         assert f["station"][0].decode() == "XX.STA..HH"
+
+
+def test_embed_with_the_default_model_like_pick(mseed_file, tmp_path):
+    """``--model default`` means the bundled picker's backbone, as it does for ``pick``."""
+    model, window = load_backbone("default")
+    n = embed_to_hdf5("default", [str(mseed_file)], tmp_path / "d.h5", frames=False, progress=False)
+    with h5py.File(tmp_path / "d.h5") as f:
+        assert f["pooled"].shape == (n, model.dim) and n > 0

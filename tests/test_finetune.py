@@ -4,6 +4,8 @@ import json
 
 import lightning as L
 import numpy as np
+import obspy
+import pandas as pd
 import pytest
 import torch
 from conftest import TINY_PRETRAIN
@@ -11,7 +13,7 @@ from conftest import TINY_PRETRAIN
 from seiscontrast.config import load_config
 from seiscontrast.data import WindowConfig, open_dataset, picking_generator, split
 from seiscontrast.evaluate import evaluate, make_targets
-from seiscontrast.finetune import FinetuneConfig, FreezeSchedule, PickerModule, run_finetuning
+from seiscontrast.finetune import FinetuneConfig, PickerModule, run_finetuning
 from seiscontrast.pretrain import PretrainConfig, run_pretraining
 
 SMALL = ["window.length=1024", "picker.model.max_frames=256", "trainer.batch_size=4", "trainer.log_every_n_steps=1",
@@ -25,8 +27,17 @@ def ft_config(synth_dir, *extra):
     return load_config(FinetuneConfig, None, [*SMALL, *TINY_MODEL, f"data.sources=['{synth_dir}']", *extra])
 
 
-def _train(cfg, steps):
-    module = PickerModule(__import__("seiscontrast.config", fromlist=["x"]).config_to_dict(cfg))
+def _train(cfg, steps, resolve=False):
+    """Train ``steps`` steps; returns the module, the weights before, and per step (global step, optimizer
+    parameter ids, {part: lr}, a copy of the first encoder tensor) as seen when the batch starts."""
+    from seiscontrast.config import config_to_dict
+    from seiscontrast.finetune import load_pretrained_into, resolve_pretrained
+
+    if resolve:
+        cfg = resolve_pretrained(cfg)
+    module = PickerModule(config_to_dict(cfg))
+    if resolve:
+        load_pretrained_into(cfg, module)
     before = {k: v.clone() for k, v in module.net.state_dict().items()}
     data = open_dataset(cfg.data.sources[0], cfg.window)
     gen = picking_generator(split(data, "train"), cfg.window)
@@ -34,15 +45,15 @@ def _train(cfg, steps):
     seen = []
 
     class Spy(L.Callback):
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             opt = trainer.optimizers[0]
             ids = {id(p) for g in opt.param_groups for p in g["params"]}
-            lrs = [g["lr"] for g in opt.param_groups]
-            seen.append((trainer.global_step, ids, lrs))
+            lrs = {g["part"]: g["lr"] for g in opt.param_groups}
+            enc = _part_params(pl_module, "encoder")[0].detach().clone()
+            seen.append((trainer.global_step, ids, lrs, enc))
 
     trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[FreezeSchedule(cfg.schedule, cfg.optim), Spy()])
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Spy()])
     trainer.fit(module, loader)
     return module, before, seen
 
@@ -56,40 +67,43 @@ def _changed(module, before, params):
     return [not torch.equal(before[names[id(p)]], p.detach()) for p in params]
 
 
+def _starts(seen, parts):
+    """First step at which each part had a non-zero learning rate."""
+    return {name: min((step for step, _, lrs, _ in seen if lrs.get(name, 0) > 0), default=None) for name in parts}
+
+
 def test_frozen_backbone_stays_out_of_optimizer_and_unchanged(synth_dir):
     module, before, seen = _train(ft_config(synth_dir, "schedule.name=frozen"), 4)
-    backbone = [p for k in ("context_up", "bottleneck", "context_down", "encoder") for p in _part_params(module, k)]
+    backbone = [p for k in ("context_up", "context_bottleneck", "context_down", "encoder") for p in _part_params(module, k)]
     assert not any(p.requires_grad for p in backbone)
-    assert all(id(p) not in ids for _, ids, _ in seen for p in backbone)
+    assert all(id(p) not in ids for _, ids, _, _ in seen for p in backbone)
     assert not any(_changed(module, before, backbone))
     assert all(_changed(module, before, _part_params(module, "head"))[:1])
 
 
-def test_freeze_then_unfreeze_joins_with_scaled_lr(synth_dir):
+def test_freeze_then_unfreeze_holds_then_trains_with_scaled_lr(synth_dir):
     cfg = ft_config(synth_dir, "schedule.name=freeze_then_unfreeze", "schedule.unfreeze_at_step=3",
                     "schedule.backbone_lr_mult=0.1", "optim.lr=1e-3", "optim.max_steps=6")
     module, before, seen = _train(cfg, 6)
     enc = _part_params(module, "encoder")
-    for step, ids, lrs in seen:
-        in_opt = all(id(p) in ids for p in enc)
-        assert in_opt == (step > 3), step   # global_step after the batch: unfrozen from the batch at step 3 on
-        if in_opt:
-            assert len(lrs) > 2 and lrs[-1] == pytest.approx(lrs[0] * 0.1, rel=1e-6)
-    assert any(_changed(module, before, enc))
+    trainable = {id(p) for p in module.net.parameters() if p.requires_grad}
+    for step, ids, lrs, enc0 in seen:
+        assert ids == trainable, step          # the optimizer never changes: every part is in it from step 0
+        if step < 3:
+            assert lrs["encoder"] == 0 and lrs["head"] > 0, step
+            assert torch.equal(enc0, before[next(n for n, p in module.net.named_parameters() if p is enc[0])])
+        else:
+            assert lrs["encoder"] == pytest.approx(lrs["head"] * 0.1, rel=1e-6), step
+    assert any(_changed(module, before, enc))  # ... and it did train after step 3
 
 
 def test_gradual_unfreezing_order(synth_dir):
     cfg = ft_config(synth_dir, "schedule.name=gradual", "schedule.gradual_every_steps=2", "optim.max_steps=9")
     module, _, seen = _train(cfg, 9)
-    order = ["context_up", "bottleneck", "context_down", "encoder"]
-    joined = {}
-    for step, ids, _ in seen:
-        for name in order:
-            if name not in joined and all(id(p) in ids for p in _part_params(module, name)):
-                joined[name] = step
-    assert list(joined) == order
-    assert [joined[n] for n in order] == sorted(joined[n] for n in order)
-    assert joined["context_up"] < joined["encoder"]
+    order = ["context_up", "context_bottleneck", "context_down", "encoder"]
+    assert [k for k in module.net.stages() if k != "head"] == order
+    assert _starts(seen, ["head", *order]) == {"head": 0, "context_up": 2, "context_bottleneck": 4,
+                                                "context_down": 6, "encoder": 8}
 
 
 def test_full_schedule_trains_everything(synth_dir):
@@ -98,7 +112,8 @@ def test_full_schedule_trains_everything(synth_dir):
     ids = seen[0][1]
     used = [p for n, p in module.net.named_parameters()
             if not any(k in n for k in ("quantizer", "project_", "mask_embedding"))]
-    assert all(id(p) in ids for p in used) and len(ids) <= len(all_params)
+    assert all(id(p) in ids for p in used)
+    assert ids == {id(p) for p in all_params if p.requires_grad}   # the optimizer holds every trainable tensor
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +145,17 @@ def test_evaluate_protocol(finetuned, synth_dir, tmp_path):
     for split_name in ("dev", "test"):
         for key in ("det_auc", "det_f1", "ps_mcc", "P_mae_s", "S_rmse_s", "P_outlier_fraction"):
             assert key in res[split_name]
-    # thresholds come from dev and are applied unchanged to test
+    # thresholds are the best on dev (recomputed here from the window scores) and applied unchanged to test
+    windows = pd.read_csv(tmp_path / "windows.csv")
+    dev = windows[(windows.split == "dev") & (windows.task == "detection")]
+    grid = np.unique(np.quantile(dev.det_score, np.linspace(0, 1, 201)))
+    f1 = [2 * ((dev.det_score >= c) & (dev.label == 1)).sum() /
+          ((dev.det_score >= c).sum() + (dev.label == 1).sum()) for c in grid]
+    assert res["dev"]["det_f1"] == pytest.approx(max(f1))
+    test = windows[(windows.split == "test") & (windows.task == "detection")]
+    predicted = test.det_score >= res["test"]["det_threshold"]
     assert res["test"]["det_threshold"] == res["dev"]["det_threshold"]
-    assert res["test"]["ps_threshold"] == res["dev"]["ps_threshold"]
+    assert res["test"]["det_recall"] == pytest.approx((predicted & (test.label == 1)).sum() / (test.label == 1).sum())
     assert json.loads((tmp_path / "results.json").read_text())["test"] == res["test"]
     assert (tmp_path / "residuals.png").is_file() and (tmp_path / "examples.png").is_file()
 
@@ -155,3 +178,64 @@ def test_phasenet_baseline_same_trainer(synth_dir, tmp_path):
     path = run_finetuning(cfg, tmp_path / "pn", progress=False)
     res = evaluate(path, [str(synth_dir)], None, progress=False, plots=False)
     assert np.isfinite(res["test"]["det_auc"])
+
+
+def test_benchmark_metrics_against_oracles():
+    """AUC, F1 and MCC (torchmetrics) against values worked out by hand and an independent rank-sum AUC."""
+    from scipy.stats import rankdata
+
+    from seiscontrast.evaluate import _auc, _f1, _mcc
+
+    assert _auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+    y, pred = np.array([1, 1, 1, 0]), np.array([True, False, True, True])   # tp 2, fp 1, fn 1, tn 0
+    assert _f1(y, pred) == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert _mcc(y, pred) == pytest.approx((2 * 0 - 1 * 1) / np.sqrt(3 * 3 * 1 * 1), abs=1e-6)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    score = rng.normal(size=500) + y
+    ranks = rankdata(score)
+    pos = y == 1
+    mann_whitney = (ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum())
+    assert _auc(y, score) == pytest.approx(mann_whitney, abs=1e-6)
+    assert np.isnan(_auc(np.ones(5), np.arange(5.0)))
+
+
+def test_transformer_backbone_through_the_whole_pipeline(synth_dir, tmp_path):
+    """Swapping the context network is a config change: pretrain, gradual fine-tuning over its own parts, picking."""
+    from seiscontrast.picker import SeisContrastPicker
+    from seiscontrast.transformer_context import TransformerContext
+
+    transformer = ["model.transformer.layers=2", "model.transformer.num_heads=2", "model.transformer.pos_conv_groups=2"]
+    pre = run_pretraining(load_config(PretrainConfig, None, [*TINY_PRETRAIN, *transformer, "optim.max_steps=2",
+                                                             f"data.sources=['{synth_dir}']"]), tmp_path / "pre",
+                          progress=False)
+    cfg = ft_config(synth_dir, f"pretrained='{pre}'", "schedule.name=gradual", "schedule.gradual_every_steps=1",
+                    "optim.max_steps=4")
+    module, before, seen = _train(cfg, 4, resolve=True)
+    assert isinstance(module.net.backbone.context, TransformerContext)
+    order = [k for k in module.net.stages() if k != "head"]
+    assert order == ["context_layer2", "context_layer1", "encoder"]
+    assert _starts(seen, order) == {"context_layer2": 1, "context_layer1": 2, "encoder": 3}   # head side first
+    picker = run_finetuning(ft_config(synth_dir, f"pretrained='{pre}'", "optim.max_steps=2"), tmp_path / "ft",
+                            progress=False)
+    ann = SeisContrastPicker.from_file(picker).annotate(obspy.read())
+    assert {tr.stats.channel.split("_")[-1] for tr in ann} == set("PSND")
+
+
+@pytest.mark.slow
+def test_unfrozen_parts_train_identically_under_ddp(synth_dir, tmp_path):
+    """Two gloo processes, backbone unfrozen at step 2 of 5: afterwards its weights changed and agree on both ranks."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("ddp_unfreeze_check.py")
+    res = subprocess.run([sys.executable, str(script), str(synth_dir), str(tmp_path)], capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    encoder = [k for k in r0["after"] if k.startswith("backbone.encoder.")]
+    assert encoder
+    for key in encoder:
+        assert torch.equal(r0["after"][key], r1["after"][key]), key
+    assert any(not torch.equal(r0["after"][k], r0["before"][k]) for k in encoder)

@@ -11,7 +11,7 @@ from seiscontrast.context import ContextConfig, XLSTMUNet
 from seiscontrast.contrastive import ContrastiveConfig, info_nce, sample_negatives
 from seiscontrast.encoder import ConvEncoderConfig, ConvFeatureEncoder
 from seiscontrast.masking import MaskingConfig, compute_span_mask
-from seiscontrast.model import ModelConfig, SeisContrastModel
+from seiscontrast.model import ModelConfig, build_model
 from seiscontrast.quantizer import GumbelVectorQuantizer, QuantizerConfig
 
 
@@ -145,7 +145,7 @@ def test_model_forward_shapes_any_length():
     cfg = ModelConfig(encoder=ConvEncoderConfig(channels=[16, 16]),
                       context=ContextConfig(dim=16, num_heads=2, depths=[1, 1, 1]),
                       quantizer=QuantizerConfig(dim=16), final_dim=16)
-    model = SeisContrastModel(cfg)
+    model = build_model(cfg)
     for n in (4096, 3001, 600):
         assert model(torch.randn(2, 3, n)).shape == (2, -(-n // 4), 16)
     out = model.pretrain_forward(torch.randn(2, 3, 4096))
@@ -181,3 +181,32 @@ def test_unusable_triton_falls_back_to_native_with_one_warning(monkeypatch):
     assert len(warnings) == 1 and "triton_limit_chunk" in warnings[0].getMessage()
     with pytest.raises(RuntimeError):  # errors of the native kernel itself are not hidden
         context.run_chunkwise_kernel(context.NATIVE_KERNEL, {**args, "q": args["q"][..., :4]})
+
+
+def test_transformer_context_is_a_drop_in_context_network():
+    from seiscontrast.transformer_context import TransformerConfig, TransformerContext
+
+    net = TransformerContext(16, TransformerConfig(layers=3, num_heads=2, pos_conv_kernel=8, pos_conv_groups=2)).eval()
+    for frames in (1, 37, 256):
+        assert net(torch.randn(2, frames, 16)).shape == (2, frames, 16)
+    stages = net.stages()
+    assert list(stages) == ["layer3", "layer2", "layer1"]    # head side first, as the schedules expect
+    in_stages = [id(p) for ms in stages.values() for m in ms for p in m.parameters()]
+    assert sorted(in_stages) == sorted(id(p) for p in net.parameters())   # every parameter in exactly one part
+    with pytest.raises(ValueError, match="divisible"):
+        TransformerContext(10, TransformerConfig(num_heads=4))
+
+
+def test_model_config_selects_the_context_network():
+    from seiscontrast.config import load_config
+    from seiscontrast.pretrain import PretrainConfig
+    from seiscontrast.transformer_context import TransformerContext
+
+    tiny = ["model.encoder.channels=[16,16]", "model.context.dim=16", "model.quantizer.dim=16", "model.final_dim=16"]
+    xl = build_model(load_config(PretrainConfig, None, [*tiny, "model.context.num_heads=2"]).model)
+    tr = build_model(load_config(PretrainConfig, None, [*tiny, "model.transformer.layers=2",
+                                                        "model.transformer.num_heads=2"]).model)
+    assert isinstance(xl.context, XLSTMUNet) and isinstance(tr.context, TransformerContext)
+    assert list(tr.backbone_stages()) == ["context_layer2", "context_layer1", "encoder"]
+    out = tr.pretrain_forward(torch.randn(2, 3, 1024))
+    assert out.context.shape == out.targets.shape == (2, 1024 // tr.hop, 16)

@@ -44,7 +44,7 @@ def test_annotate_and_classify_like_phasenet(tiny_picker_file):
     assert all(tr.stats.sampling_rate == 100 for tr in ann)
     assert ann[0].stats.endtime - ann[0].stats.starttime > 90
     out = model.classify(_stream(), P_threshold=0.01, S_threshold=0.01)
-    assert isinstance(out.picks, sbu.PickList)
+    assert isinstance(out.picks, sbu.PickList) and len(out.picks) > 0   # at 0.01 even an untrained net picks
     for p in out.picks:
         assert p.phase in "PS" and 0 <= p.peak_value <= 1 and p.start_time <= p.peak_time
 

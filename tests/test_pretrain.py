@@ -70,11 +70,11 @@ def test_same_seed_gives_the_same_curve(synth_dir, tmp_path):
 
 def test_model_file_loads_weights_only_and_rebuilds(trained_run):
     from seiscontrast.config import config_from_dict
-    from seiscontrast.model import SeisContrastModel
+    from seiscontrast.model import build_model
 
     payload = load_model_file(trained_run / "model.pt")
     cfg = config_from_dict(PretrainConfig, payload["config"])
-    model = SeisContrastModel(cfg.model)
+    model = build_model(cfg.model)
     model.load_state_dict(payload["state_dict"])
     assert payload["meta"]["global_step"] == 80
     torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)  # Lightning checkpoint: safe load
@@ -115,6 +115,33 @@ def test_resume_continues_steps_and_schedule(synth_dir, tmp_path):
     sched = WarmupCosine(4, 12, cfg.optim.min_lr_ratio)
     for step, value in lr.items():
         assert value == pytest.approx(cfg.optim.lr * sched(int(step)), rel=1e-4)
+
+
+def test_a_resumed_run_that_dies_keeps_its_history(synth_dir, tmp_path, monkeypatch):
+    cfg = tiny_config(synth_dir, "optim.max_steps=8", "optim.warmup_steps=2", "trainer.checkpoint_every_n_steps=4",
+                      "trainer.val_every_n_steps=0")
+    run_pretraining(cfg, tmp_path / "run", progress=False)
+    ckpt, metrics = tmp_path / "run" / "checkpoints", tmp_path / "run" / "metrics.csv"
+    shutil.copy(ckpt / "step0000004.ckpt", ckpt / "last.ckpt")
+    first = pd.read_csv(metrics)
+    early = sorted(first[first.step < 4]["step"].dropna().unique())
+
+    def killed(self, *args, **kwargs):   # the resumed run dies before logging anything
+        raise KeyboardInterrupt
+
+    import lightning as L
+
+    with monkeypatch.context() as m:
+        m.setattr(L.Trainer, "fit", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_pretraining(cfg, tmp_path / "run", resume=True, progress=False)
+    files = list((tmp_path / "run").glob("metrics*.csv"))
+    assert files, "the earlier metrics are gone"
+    on_disk = pd.concat([pd.read_csv(f) for f in files])
+    assert early and set(early) <= set(on_disk["step"].dropna())      # nothing before the checkpoint is lost
+    run_pretraining(cfg, tmp_path / "run", resume=True, progress=False)  # and the next resume finishes the run
+    steps = set(pd.read_csv(metrics)["step"].dropna())
+    assert set(early) <= steps and 7 in steps and not (tmp_path / "run" / "metrics_history.csv").exists()
 
 
 @pytest.mark.slow

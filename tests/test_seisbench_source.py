@@ -55,6 +55,23 @@ def test_fraction_masks_are_nested(n):
         assert 0.15 < masks[2].mean() < 0.25
 
 
+@pytest.mark.parametrize("n", [5, 17, 1000])
+def test_count_masks_are_nested_and_exact(n):
+    """Counts are prefixes of the same block order as fractions: 16 ⊂ 64 ⊂ fraction 0.5 ⊂ all."""
+    masks = [block_fraction_mask(n, 1.0, seed=3, block=8, max_items=c) for c in (1, 16, 64)]
+    masks += [block_fraction_mask(n, 0.5, seed=3, block=8), block_fraction_mask(n, 1.0, seed=3, block=8)]
+    assert [int(m.sum()) for m in masks[:3]] == [min(c, n) for c in (1, 16, 64)]
+    for small, large in zip(masks, masks[1:]):
+        if small.sum() <= large.sum():
+            assert not np.any(small & ~large)
+    # 16 traces are two whole blocks of neighbouring traces
+    if n == 1000:
+        idx = np.flatnonzero(masks[1])
+        assert len({i // 8 for i in idx}) == 2
+    other_seed = block_fraction_mask(n, 1.0, seed=4, block=8, max_items=16)
+    assert n < 32 or not np.array_equal(other_seed, masks[1])
+
+
 def test_training_fraction_subset(synth_dir):
     ds = open_dataset(synth_dir, WindowConfig())
     small = split(ds, "train", DatasetConfig(fraction=0.2, fraction_block=4))

@@ -8,7 +8,7 @@ import torch
 from seiscontrast import context
 from seiscontrast.contrastive import ContrastiveConfig, info_nce
 from seiscontrast.masking import compute_span_mask
-from seiscontrast.model import ModelConfig, SeisContrastModel
+from seiscontrast.model import ModelConfig, build_model
 
 TRITON = ("chunkwise--triton_limit_chunk", "chunkwise--triton_xl_chunk")
 # mlstm_kernels' Triton kernels and native_custbw share one hand-written backward, whose gradients differ from
@@ -46,7 +46,7 @@ def model_step(name: str) -> tuple[float, dict]:
     cfg = ModelConfig()
     cfg.encoder.channels, cfg.context.dim, cfg.context.num_heads = [16, 16], 16, 2
     cfg.context.depths, cfg.quantizer.dim, cfg.final_dim = [1, 1, 1], 16, 16
-    model = SeisContrastModel(cfg).eval()  # eval: arg-max codes, no dropout, so both runs draw nothing random
+    model = build_model(cfg).eval()  # eval: arg-max codes, no dropout, so both runs draw nothing random
     x = torch.randn(2, 3, 512)
     mask = compute_span_mask(2, 128, cfg.masking, generator=torch.Generator().manual_seed(1))
     out = model.pretrain_forward(x, mask)

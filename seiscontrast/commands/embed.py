@@ -7,7 +7,7 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="+", help="SeisBench dataset names/folders or waveform files/directories/globs")
-    p.add_argument("--model", required=True, help="model.pt (pretrained) or picker.pt (fine-tuned)")
+    p.add_argument("--model", required=True, help="model.pt (pretrained), picker.pt (fine-tuned) or 'default' (the bundled picker's backbone)")
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--split", choices=["train", "dev", "test"], help="only this split (SeisBench sources)")
     p.add_argument("--no-frames", action="store_true", help="store pooled embeddings only (much smaller)")

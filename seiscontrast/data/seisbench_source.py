@@ -38,6 +38,8 @@ class DatasetConfig:
         fraction: share of the training split to use (0 < f <= 1), chosen block-wise and nested.
         fraction_seed: seed of the block permutation (the same seed gives nested subsets across fractions).
         fraction_block: traces per block; neighbouring traces (often the same event) stay together.
+        max_traces: at most this many training traces (after ``fraction``), taken in the same ranked block
+            order, so that for one seed a smaller count is always a subset of a larger count or fraction.
         missing_components: how SeisBench fills absent channels (``pad`` zeros, ``copy`` another channel).
         cache: SeisBench waveform cache (``None``, ``"trace"`` or ``"full"``).
     """
@@ -46,12 +48,15 @@ class DatasetConfig:
     fraction: float = 1.0
     fraction_seed: int = 0
     fraction_block: int = 16
+    max_traces: int | None = None
     missing_components: str = "pad"
     cache: str | None = None
 
     def __post_init__(self):
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+        if self.max_traces is not None and self.max_traces < 1:
+            raise ValueError(f"max_traces must be a positive number of traces, got {self.max_traces}")
 
 
 def open_dataset(source: str | Path, window: WindowConfig, missing_components: str = "pad",
@@ -83,31 +88,42 @@ def open_datasets(sources: Sequence[str | Path], window: WindowConfig, missing_c
     return datasets[0] if len(datasets) == 1 else sbd.MultiWaveformDataset(datasets)
 
 
-def block_fraction_mask(n: int, fraction: float, seed: int = 0, block: int = 16) -> np.ndarray:
-    """Boolean mask selecting ``fraction`` of ``n`` items in whole blocks of ``block`` consecutive items.
+def ranked_items(n: int, seed: int = 0, block: int = 16) -> np.ndarray:
+    """Indices of ``n`` items, blocks of ``block`` consecutive items in one seeded random order."""
+    order = np.random.default_rng(seed).permutation(math.ceil(n / block)) if n else np.zeros(0, dtype=int)
+    items = (order[:, None] * block + np.arange(block)).ravel()
+    return items[items < n]
 
-    Blocks are ranked by one seeded permutation and taken from the top, so for a fixed seed the selection at a
-    smaller fraction is always contained in the selection at a larger one.
+
+def block_fraction_mask(n: int, fraction: float, seed: int = 0, block: int = 16,
+                        max_items: int | None = None) -> np.ndarray:
+    """Boolean mask selecting ``fraction`` of ``n`` items in whole blocks of ``block`` consecutive items, then at
+    most ``max_items`` of them.
+
+    Items are ranked by one seeded block permutation and taken from the top, so for a fixed seed the selection at
+    a smaller fraction or count is always contained in the selection at a larger one.
     """
+    keep = np.zeros(n, dtype=bool)
     if n == 0:
-        return np.zeros(0, dtype=bool)
+        return keep
     n_blocks = math.ceil(n / block)
-    order = np.random.default_rng(seed).permutation(n_blocks)
-    keep_blocks = order[: max(1, math.ceil(fraction * n_blocks))]
-    keep = np.zeros(n_blocks, dtype=bool)
-    keep[keep_blocks] = True
-    return np.repeat(keep, block)[:n]
+    blocks = np.random.default_rng(seed).permutation(n_blocks)[: max(1, math.ceil(fraction * n_blocks))]
+    take = int(np.minimum(block, n - blocks * block).sum())   # the last block may be short
+    if max_items is not None:
+        take = min(take, max_items)
+    keep[ranked_items(n, seed, block)[:take]] = True
+    return keep
 
 
 def split(dataset, name: str, cfg: DatasetConfig | None = None):
-    """The ``train``/``dev``/``test`` split; the training split is reduced to ``cfg.fraction``."""
+    """The ``train``/``dev``/``test`` split; the training split is reduced to ``cfg.fraction`` and ``cfg.max_traces``."""
     if name not in ("train", "dev", "test"):
         raise ValueError(f"split must be train, dev or test, got {name!r}")
     part = getattr(dataset, name)()
-    if name == "train" and cfg is not None and cfg.fraction < 1.0:
-        mask = block_fraction_mask(len(part), cfg.fraction, cfg.fraction_seed, cfg.fraction_block)
+    if name == "train" and cfg is not None and (cfg.fraction < 1.0 or cfg.max_traces is not None):
+        mask = block_fraction_mask(len(part), cfg.fraction, cfg.fraction_seed, cfg.fraction_block, cfg.max_traces)
         part = part.filter(mask, inplace=False)
-        log.info("training fraction %.3g: %d traces", cfg.fraction, len(part))
+        log.info("training fraction %.3g, at most %s traces: %d traces", cfg.fraction, cfg.max_traces, len(part))
     if len(part) == 0:
         raise ValueError(f"the {name} split of the data is empty (check the 'split' column)")
     return part
