@@ -27,9 +27,9 @@ import seisbench
 import seisbench.data as sbd
 import seisbench.models as sbm
 from obspy import UTCDateTime
-from obspy.geodetics import locations2degrees
 from obspy.taup import TauPyModel
 
+from seiscontrast.pick_metrics import taup_onsets
 from seiscontrast.picker import load_picker_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,15 +50,8 @@ def dataset_streams(path: Path):
             tr.stats.update(dict(network=row.station_network_code, station=row.station_code, channel=f"BH{comp}",
                                  sampling_rate=rate, starttime=start))
             st += tr
-        dist = locations2degrees(row.source_latitude_deg, row.source_longitude_deg,
-                                 row.station_latitude_deg, row.station_longitude_deg)
-        depth = max(0.0, float(row.source_depth_km))
-        origin = start  # the traces start at the origin time (see the dataset description)
-        ref = {}
-        for phase, names in (("P", ["p", "P", "Pn", "Pg"]), ("S", ["s", "S", "Sn", "Sg"])):
-            arr = taup.get_travel_times(depth, dist, phase_list=names)
-            if arr:
-                ref[phase] = origin + min(a.time for a in arr)
+        # the traces start at the origin time (see the dataset description)
+        ref = {phase: times[0] for phase, times in taup_onsets(row, start, taup).items() if times}
         yield row.get("trace_name_original", str(i)), st, ref
 
 

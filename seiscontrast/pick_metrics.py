@@ -47,7 +47,8 @@ def _onsets_from_columns(row, start: UTCDateTime, fs: float) -> dict[str, list[U
     return out
 
 
-def _onsets_from_taup(row, origin: UTCDateTime, taup) -> dict[str, list[UTCDateTime]]:
+def taup_onsets(row, origin: UTCDateTime, taup) -> dict[str, list[UTCDateTime]]:
+    """First P and S arrivals (iasp91 ``taup`` model) from a metadata row's source and station coordinates."""
     from obspy.geodetics import locations2degrees
 
     dist = locations2degrees(row.source_latitude_deg, row.source_longitude_deg,
@@ -99,7 +100,7 @@ def reference_traces(source: str | Path, split: str | None = None, components: s
                                  starttime=start))
             stream += tr
         # without pick columns the traces start at the origin time (true of SeisBench's dummy dataset)
-        ref = _onsets_from_columns(row, start, fs) if use_columns else _onsets_from_taup(row, start, taup)
+        ref = _onsets_from_columns(row, start, fs) if use_columns else taup_onsets(row, start, taup)
         for phase in PHASES:
             onsets[(i, phase)] = ref[phase]
     return ReferenceTraces(stream, onsets, len(md), f"{path.name}{'' if split is None else ':' + split}")
@@ -184,11 +185,13 @@ def best_threshold(model, annotations: obspy.Stream, refs: ReferenceTraces, tole
 
 def evaluate_picks(model, dev: ReferenceTraces, tests: dict[str, ReferenceTraces],
                    tolerances: Sequence[float] = TOLERANCES) -> dict[str, dict[str, float]]:
-    """Threshold from ``dev``, then pick scores on each test set: ``{set name: scores}`` (+ ``threshold``)."""
-    threshold = best_threshold(model, annotate(model, dev), dev, max(tolerances))
+    """Threshold from ``dev``, then pick scores on each test set: ``{set name: scores}`` (+ ``threshold``).
+    ``dev`` may also be one of the test sets (scored at its own threshold); it is annotated once."""
+    dev_annotations = annotate(model, dev)
+    threshold = best_threshold(model, dev_annotations, dev, max(tolerances))
     out = {}
     for name, refs in tests.items():
-        out[name] = {"threshold": threshold, **score(picks_at(model, annotate(model, refs), threshold), refs,
-                                                     tolerances)}
+        annotations = dev_annotations if refs is dev else annotate(model, refs)
+        out[name] = {"threshold": threshold, **score(picks_at(model, annotations, threshold), refs, tolerances)}
     return out
 
