@@ -29,6 +29,9 @@ import seisbench.models as sbm
 from obspy import UTCDateTime
 from obspy.taup import TauPyModel
 
+from seiscontrast.data.obspy_source import InputReport, station_record
+from seiscontrast.data.windows import WindowConfig
+from seiscontrast.pick import PickSettings, annotate_record
 from seiscontrast.pick_metrics import taup_onsets
 from seiscontrast.picker import load_picker_model
 
@@ -70,6 +73,16 @@ def score(picks, ref: dict, tolerance: float) -> dict:
     return out
 
 
+def pick_path(model, st):
+    """Picks as ``seiscontrast pick`` makes them: cleaned record (glitches removed), windows on the absolute-time
+    grid, gaps masked (:func:`seiscontrast.pick.annotate_record`)."""
+    tr = st[0].stats
+    key = f"{tr.network}.{tr.station}.{tr.location}.{tr.channel[:2]}"
+    rec = station_record(key, st.copy(), WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate),
+                         InputReport())
+    return annotate_record(model, rec, PickSettings())[1]
+
+
 def load_phasenetlight(folder: Path):
     target = Path(seisbench.cache_model_root) / "phasenetlight"
     target.mkdir(parents=True, exist_ok=True)
@@ -87,12 +100,15 @@ def main():
     ap.add_argument("--tolerance", type=float, default=0.5)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_data_picks.json"))
     args = ap.parse_args()
-    models = {"seiscontrast": load_picker_model(args.model), "PhaseNetLight-ETHZ": load_phasenetlight(Path(args.phasenetlight))}
+    ours = load_picker_model(args.model)
+    models = {"seiscontrast": ours, "PhaseNetLight-ETHZ": load_phasenetlight(Path(args.phasenetlight))}
     rows = []
     for name, st, ref in dataset_streams(Path(args.dataset)):
         for label, model in models.items():
             picks = model.classify(st).picks
             rows.append({"trace": name, "model": label, **score(picks, ref, args.tolerance)})
+        rows.append({"trace": name, "model": "seiscontrast, pick path",
+                     **score(pick_path(ours, st), ref, args.tolerance)})
     table = pd.DataFrame(rows)
     summary = table.groupby("model").agg(
         traces=("trace", "count"), P_hits=("P_hit", "sum"), P_refs=("P_ref", "sum"), S_hits=("S_hit", "sum"),

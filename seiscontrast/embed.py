@@ -19,7 +19,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .checkpoints import load_model_file
 from .config import config_from_dict
@@ -28,7 +27,7 @@ from .data.seisbench_source import open_datasets
 from .data.sources import is_seisbench_source
 from .data.windows import WindowConfig, fit_length
 from .files import atomic_write
-from .logs import get_logger
+from .logs import get_logger, progress_bar
 from .model import ModelConfig, SeisContrastModel, build_model
 
 log = get_logger(__name__)
@@ -62,7 +61,7 @@ def embed_windows(model: SeisContrastModel, windows: np.ndarray, batch_size: int
     """``[N, 3, samples]`` → frame features ``[N, T, D]`` and their mean over frames ``[N, D]``."""
     model = model.to(device)
     frames = []
-    for i in tqdm(range(0, len(windows), batch_size), disable=not progress, desc="embedding", unit="batch"):
+    for i in progress_bar(range(0, len(windows), batch_size), enabled=progress, desc="embedding", unit="batch"):
         x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch_size], dtype=np.float32)).to(device)
         frames.append(model(x).float().cpu().numpy())
     out = np.concatenate(frames) if frames else np.zeros((0, 0, model.dim), np.float32)
@@ -117,8 +116,8 @@ def embed_to_hdf5(model_path: str | Path, sources: Sequence[str], out: str | Pat
         with h5py.File(tmp, "w") as f:
             str_dt = h5py.string_dtype()
             ds = {}
-            for wins, times, stations, names, starts in tqdm(_source_windows(sources, window, split),
-                                                             disable=not progress, desc="traces", unit="trace"):
+            for wins, times, stations, names, starts in progress_bar(_source_windows(sources, window, split),
+                                                                     enabled=progress, desc="traces", unit="trace"):
                 fr, pooled = embed_windows(model, wins, batch_size, device)
                 cols = {"pooled": pooled.astype(np.float32), "start_time": np.array(times, dtype=object),
                         "station": np.array(stations, dtype=object), "trace_name": np.array(names, dtype=object),
@@ -140,5 +139,5 @@ def embed_to_hdf5(model_path: str | Path, sources: Sequence[str], out: str | Pat
         return n
 
     n = atomic_write(out, write)
-    log.info("wrote %d window embeddings to %s", n, out)
+    log.debug("wrote %d window embeddings to %s", n, out)
     return n

@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from .config import config_from_dict
 from .data.seisbench_source import P_COLUMNS, S_COLUMNS, open_datasets, split
 from .data.windows import WindowConfig, fit_length
-from .logs import get_logger
+from .logs import get_logger, progress_bar
 from .picker import SeisContrastPicker
 
 log = get_logger(__name__)
@@ -102,7 +101,7 @@ def predict_windows(picker: LoadedPicker, dataset, targets: pd.DataFrame, batch_
     cache: dict[int, np.ndarray] = {}
     probs, det = [], []
     order = range(0, len(targets), batch_size)
-    for b0 in tqdm(order, disable=not progress, desc="evaluation windows", unit="batch"):
+    for b0 in progress_bar(order, enabled=progress, desc="evaluation windows", unit="batch"):
         batch = []
         for _, t in targets.iloc[b0:b0 + batch_size].iterrows():
             if t.trace not in cache:

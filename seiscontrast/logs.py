@@ -50,3 +50,10 @@ def quiet_third_party() -> None:
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")  # torch 2.13 vs Lightning
+
+
+def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
+    """A tqdm bar on stderr, shown only on a terminal (never in logs of batch jobs) and never with ``-q``."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, disable=None if enabled else True, **kwargs)

@@ -1,216 +1,223 @@
-"""Picking archives: read files, group by station, run the SeisBench-compatible picker, write picks.
+"""Picking one station × time chunk with any SeisBench picker (ours, or SeisBench's PhaseNet, EQTransformer …).
 
-Output rows: ``network, station, location, phase, time, probability, start, end`` (times ISO-8601 UTC; ``start``/
-``end`` bound where the probability exceeds the threshold, i.e. the pick's uncertainty window). CSV, QuakeML
-(ObsPy ``Catalog``/``Pick``) or JSON lines, always written atomically.
+A chunk is read with context on either side (:func:`context_pad`), cleaned and merged into one Z/N/E record
+(:func:`~seiscontrast.data.obspy_source.station_record`), annotated by SeisBench, masked near gaps (a zero-filled
+stretch starts and ends like an onset), and reduced to the picks whose time the chunk owns. Rows are
+``network, station, location, channel, phase, time, probability, start, end`` (times ISO-8601 UTC; ``start``/
+``end`` bound where the probability exceeds the threshold, the pick's uncertainty window). Archive runs
+(resumable, parallel, sharded) are in :mod:`seiscontrast.pick_run`.
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import seisbench.models as sbm
 import torch
-from obspy import Stream, Trace
-from obspy.core.event import (
-    Catalog,
-    Comment,
-    CreationInfo,
-    Event,
-    Pick,
-    QuantityError,
-    ResourceIdentifier,
-    WaveformStreamID,
-)
-from tqdm import tqdm
+from obspy import Stream, Trace, UTCDateTime
 
-from . import __version__
-from .data.obspy_source import (
-    InputReport,
-    StationRecord,
-    expand_paths,
-    group_by_station,
-    read_file,
-    station_record,
-)
+from .archive import ArchiveConfig, Chunk, plan_files, read_chunk
+from .data.obspy_source import InputReport, StationRecord, station_record
 from .data.windows import WindowConfig
-from .files import atomic_write
 from .logs import get_logger
-from .picker import SeisContrastPicker
 
 log = get_logger(__name__)
-COLUMNS = ["network", "station", "location", "phase", "time", "probability", "start", "end"]
+COLUMNS = ["network", "station", "location", "channel", "phase", "time", "probability", "start", "end"]
 
 
 @dataclass
 class PickSettings:
-    """Attributes: thresholds (probability), overlap (samples or fraction of a window), batch size, device."""
+    """Attributes: thresholds (probability), overlap (samples or fraction of a window; ``None``: the model's
+    default), batch size, device, and ``gap_margin``: seconds around a zero-filled gap without picks."""
 
     p_threshold: float = 0.3
     s_threshold: float = 0.3
     overlap: float | None = None
     batch_size: int = 64
     device: str = "cpu"
+    gap_margin: float = 2.0
+
+    def annotate_args(self, model: sbm.WaveformModel) -> dict:
+        """The model's default ``annotate``/``classify`` arguments with these settings applied."""
+        args = model.default_args.copy()
+        args.update(P_threshold=self.p_threshold, S_threshold=self.s_threshold, batch_size=self.batch_size)
+        if self.overlap is not None:
+            args["overlap"] = int(self.overlap) if self.overlap >= 1 else self.overlap
+        return args
 
 
 @dataclass
-class PickResult:
-    """Picks of a run, the input report, and how much data was processed (stations, hours)."""
+class ChunkResult:
+    """Picks of one chunk (rows as in :data:`COLUMNS`), what went wrong, and the hours of data picked."""
 
-    picks: pd.DataFrame
-    report: InputReport
-    stations: int = 0
+    chunk_id: str
+    station: str
+    rows: list[dict] = field(default_factory=list)
+    report: InputReport = field(default_factory=InputReport)
     hours: float = 0.0
-    annotations: dict = field(default_factory=dict)   # station → (record, annotation Stream) when plotting
+
+    def to_dict(self) -> dict:
+        r = self.report
+        return dict(chunk=self.chunk_id, station=self.station, hours=self.hours, picks=self.rows,
+                    errors=r.errors, warnings=r.warnings, notes=r.notes)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ChunkResult:
+        report = InputReport([tuple(e) for e in d["errors"]], [tuple(w) for w in d["warnings"]],
+                             [tuple(n) for n in d["notes"]])
+        return cls(d["chunk"], d["station"], d["picks"], report, d["hours"])
 
 
-def record_stream(rec: StationRecord, min_samples: int = 0) -> Stream:
+def context_pad(model: sbm.WaveformModel) -> float:
+    """Seconds read beyond each chunk edge: one model window plus a margin, so that every window covering the
+    chunk's own span sees the data it would see in an unchunked run."""
+    return model.in_samples / model.sampling_rate + 5.0
+
+
+def record_stream(rec: StationRecord, min_samples: int = 0, lead: int = 0) -> Stream:
     """The cleaned record as a Z/N/E Stream for SeisBench (gaps zero-filled, NaN removed, model rate).
 
-    Records shorter than ``min_samples`` (one window) are zero-padded at the end so that they can be picked.
+    ``lead`` samples go before the record (see :func:`window_grid_lead`): its start mirrored, so that no step
+    from silence to noise looks like an onset; records shorter than ``min_samples`` (one window) are
+    zero-padded at the end so that they can be picked.
     """
     net, sta, loc, band = rec.station.split(".")
+    n = rec.data.shape[1]
+    tail = max(0, min_samples - lead - n)
     st = Stream()
     for c, comp in enumerate("ZNE"):
-        tr = Trace(np.pad(rec.data[c], (0, max(0, min_samples - rec.data.shape[1]))))
+        front = rec.data[c, lead:0:-1] if lead < n else np.zeros(lead, dtype=rec.data.dtype)
+        tr = Trace(np.concatenate([front, rec.data[c], np.zeros(tail, dtype=rec.data.dtype)]))
         tr.stats.update(dict(network=net, station=sta, location=loc, channel=f"{band}{comp}",
-                             sampling_rate=rec.sampling_rate, starttime=rec.start))
+                             sampling_rate=rec.sampling_rate, starttime=rec.start - lead / rec.sampling_rate))
         st += tr
     return st
 
 
-def pick_files(inputs: Sequence[str | Path], model: SeisContrastPicker, settings: PickSettings,
-               keep_annotations: bool = False, progress: bool = True) -> PickResult:
-    """Pick every station found in ``inputs``; problems are reported per file, the rest is still picked."""
-    report = InputReport()
-    window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
-    files = expand_paths(inputs, report)
-    streams = []
-    for path in tqdm(files, desc="reading", unit="file", disable=not progress or len(files) < 20):
-        st = read_file(path, report)
-        if st is not None:
-            streams.append(st)
-    groups = group_by_station(streams)
-    model = model.to(settings.device).eval()
-    kwargs = dict(P_threshold=settings.p_threshold, S_threshold=settings.s_threshold,
-                  batch_size=settings.batch_size)
-    if settings.overlap is not None:
-        kwargs["overlap"] = int(settings.overlap) if settings.overlap >= 1 else settings.overlap
-    rows, result = [], PickResult(pd.DataFrame(columns=COLUMNS), report)
-    records = []
-    for key, st in groups.items():
-        rec = station_record(key, st, window, report)
-        if rec is not None:
-            records.append(rec)
-    total_h = sum(r.duration for r in records) / 3600
-    with tqdm(total=round(total_h, 3), desc="picking", unit="h", disable=not progress,
-              bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h [{elapsed}<{remaining}]") as bar:
-        for rec in records:
-            stream = record_stream(rec, model.in_samples)
-            args = model.default_args.copy()
-            args.update(kwargs)
-            try:
-                with torch.inference_mode():
-                    annotations = model.annotate(stream, **args)
-                picks = model.classify_aggregate(annotations, args).picks
-            except Exception as err:  # a record SeisBench cannot handle must not stop the others
-                report.error(", ".join(rec.sources), f"{rec.station}: picking failed ({type(err).__name__}: {err})")
-                continue
-            net, sta, loc, _ = rec.station.split(".")
-            for p in picks:
-                rows.append(dict(network=net, station=sta, location=loc, phase=p.phase,
-                                 time=str(p.peak_time), probability=round(float(p.peak_value), 4),
-                                 start=str(p.start_time), end=str(p.end_time if p.end_time else p.start_time)))
-            if keep_annotations:
-                result.annotations[rec.station] = (rec, annotations, picks)
-            result.stations += 1
-            result.hours += rec.duration / 3600
-            bar.update(round(rec.duration / 3600, 3))
-    result.picks = pd.DataFrame(rows, columns=COLUMNS).sort_values(["time", "station"]).reset_index(drop=True)
+def window_stride(model: sbm.WaveformModel, args: dict) -> float:
+    """Seconds between the starts of SeisBench's windows (0 for models that do not slide array windows)."""
+    if model.output_type != "array":
+        return 0.0
+    return (model.in_samples - model._get_overlap(model.in_samples, args)) / model.sampling_rate
+
+
+def window_grid_lead(model: sbm.WaveformModel, rec: StationRecord, args: dict, anchor: UTCDateTime | None) -> int:
+    """Samples to put before a record so that SeisBench's windows (which start at the stream start, one stride
+    apart) sit on the grid that starts at ``anchor`` (the start of the data): every chunking of an archive then
+    sees the windows an unchunked run sees. Chunks are read from a grid point, so this is 0 unless the data
+    there is missing."""
+    stride = int(round(window_stride(model, args) * rec.sampling_rate))
+    if anchor is None or stride <= 0 or rec.start <= anchor:
+        return 0
+    return -int(round((rec.start - anchor) * rec.sampling_rate)) % stride
+
+
+def mask_gaps(annotations: Stream, rec: StationRecord, spans: list[tuple[int, int]], margin: float) -> None:
+    """Zero every probability curve within ``margin`` seconds of the sample ranges ``spans`` (in place)."""
+    for tr in annotations:
+        rate, t0 = tr.stats.sampling_rate, tr.stats.starttime
+        for a, b in spans:
+            i0 = int(np.floor((rec.start + a / rec.sampling_rate - margin - t0) * rate))
+            i1 = int(np.ceil((rec.start + b / rec.sampling_rate + margin - t0) * rate))
+            tr.data[max(0, i0): max(0, i1)] = 0.0
+
+
+def _channel_codes(channels: Sequence[str], band: str) -> dict[str, str]:
+    """Channel code a P (vertical) and an S (first horizontal) pick is reported on."""
+    z = next((c for c in channels if c[-1] == "Z"), channels[0] if channels else f"{band}Z")
+    h = next((c for c in channels if c[-1] in "NE12"), z)
+    return {"P": z, "S": h}
+
+
+def pick_chunk(model: sbm.WaveformModel, chunk: Chunk, settings: PickSettings, archive: ArchiveConfig,
+               plot_dir: Path | None = None) -> ChunkResult:
+    """Read, clean, annotate and pick one chunk; problems go into the result's report, never raise."""
+    result = ChunkResult(chunk.id, chunk.station)
+    report = result.report
+    where = chunk.sds or ", ".join(chunk.sources)
+    try:
+        args = settings.annotate_args(model)
+        stream = read_chunk(chunk, context_pad(model), archive, report, window_stride(model, args))
+        if not len(stream):  # an SDS day file need not cover every chunk of its day; planned files do
+            (report.note if chunk.sds else report.error)(
+                where, f"{chunk.station}: no data between {chunk.t0} and {chunk.t1}; skipped")
+            return result
+        window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
+        rec = station_record(chunk.station, stream, window, report)
+        del stream
+        if rec is None:
+            return result
+        if rec.data.shape[1] < model.in_samples:
+            report.note(", ".join(rec.sources), f"{chunk.station}: {rec.duration:.1f} s is shorter than one "
+                        f"window ({model.in_samples / model.sampling_rate:.2f} s); zero-padded")
+        annotations, picks = annotate_record(model, rec, settings, chunk.anchor)
+    except Exception as err:  # a chunk SeisBench (or a reader) cannot handle must not stop the others
+        report.error(where, f"{chunk.station} {chunk.t0}: picking failed ({type(err).__name__}: {err})")
+        return result
+    net, sta, loc, band = chunk.station.split(".")
+    codes = _channel_codes(chunk.channels, band)
+    for p in picks:
+        if chunk.t0 <= p.peak_time < chunk.t1:
+            result.rows.append(dict(network=net, station=sta, location=loc, channel=codes.get(p.phase, codes["P"]),
+                                    phase=p.phase, time=str(p.peak_time), probability=round(float(p.peak_value), 4),
+                                    start=str(p.start_time), end=str(p.end_time if p.end_time else p.start_time)))
+    data_end = rec.start + rec.data.shape[1] / rec.sampling_rate
+    result.hours = max(0.0, min(chunk.t1, data_end) - max(chunk.t0, rec.start)) / 3600
+    if plot_dir is not None and chunk.first:
+        from .pick_output import plot_station
+
+        plot_station(chunk.station, rec, annotations, [p for p in picks if p.peak_time >= chunk.t0], plot_dir)
     return result
 
 
-def picks_to_catalog(picks: pd.DataFrame, model_name: str = "seiscontrast") -> Catalog:
-    """ObsPy ``Catalog`` with one (unassociated) ``Event`` holding all picks; probability as a comment."""
-    from obspy import UTCDateTime
-
-    info = CreationInfo(agency_id="seiscontrast", author=f"seiscontrast {__version__}", creation_time=UTCDateTime())
-    event = Event(resource_id=ResourceIdentifier(prefix="smi:seiscontrast/event"), creation_info=info,
-                  comments=[Comment(text="unassociated picks")])
-    for row in picks.itertuples():
-        t = UTCDateTime(row.time)
-        event.picks.append(Pick(
-            resource_id=ResourceIdentifier(prefix="smi:seiscontrast/pick"), time=t,
-            time_errors=QuantityError(lower_uncertainty=max(0.0, t - UTCDateTime(row.start)),
-                                      upper_uncertainty=max(0.0, UTCDateTime(row.end) - t)),
-            waveform_id=WaveformStreamID(network_code=row.network, station_code=row.station,
-                                         location_code=row.location or ""),
-            phase_hint=row.phase, evaluation_mode="automatic", method_id=f"smi:seiscontrast/{model_name}",
-            comments=[Comment(text=f"probability={row.probability}")], creation_info=info))
-    return Catalog(events=[event])
+def annotate_record(model: sbm.WaveformModel, rec: StationRecord, settings: PickSettings,
+                    anchor: UTCDateTime | None = None):
+    """SeisBench ``annotate`` + ``classify_aggregate`` on one record, with gaps and padding masked; windows on the
+    grid from ``anchor`` (see :func:`window_grid_lead`)."""
+    args = settings.annotate_args(model)
+    n = rec.data.shape[1]
+    lead = window_grid_lead(model, rec, args, anchor)
+    with torch.inference_mode():
+        annotations = model.annotate(record_stream(rec, model.in_samples, lead), **args)
+    spans = list(rec.gaps) + [(-lead, 0)] * bool(lead)
+    if lead + n < model.in_samples:
+        spans.append((n, model.in_samples - lead))
+    if spans:
+        mask_gaps(annotations, rec, spans, settings.gap_margin)
+    return annotations, model.classify_aggregate(annotations, args).picks
 
 
-def write_picks(picks: pd.DataFrame, path: str | Path, fmt: str = "csv") -> Path:
-    """Write picks as ``csv``, ``quakeml`` or ``json`` (JSON lines), atomically."""
-    path = Path(path)
-    if fmt == "csv":
-        atomic_write(path, lambda tmp: picks.to_csv(tmp, index=False))
-    elif fmt == "json":
-        atomic_write(path, lambda tmp: Path(tmp).write_text(
-            "".join(json.dumps(r) + "\n" for r in picks.to_dict(orient="records"))))
-    elif fmt == "quakeml":
-        atomic_write(path, lambda tmp: picks_to_catalog(picks).write(tmp, format="QUAKEML"))
-    else:
-        raise ValueError(f"unknown output format {fmt!r} (csv, quakeml, json)")
-    return path
+@dataclass
+class PickResult:
+    """Picks of a run, the input report, and how much was processed (station chunks, hours)."""
+
+    picks: pd.DataFrame
+    report: InputReport
+    chunks: int = 0
+    stations: int = 0
+    hours: float = 0.0
 
 
-def summary(result: PickResult) -> str:
-    """One line of totals plus one line per input that could not be used."""
-    counts = Counter(result.picks.phase)
-    lines = [f"processed {result.stations} station record(s), {result.hours:.2f} h of data: "
-             f"{len(result.picks)} picks (P {counts.get('P', 0)}, S {counts.get('S', 0)})"]
-    for src, msg in result.report.errors:
-        lines.append(f"  could not use {src}: {msg}")
-    return "\n".join(lines)
+def collect(results: Sequence[ChunkResult], report: InputReport) -> PickResult:
+    """One table of picks (sorted by time and station) and one report from chunk results."""
+    rows = [r for res in results for r in res.rows]
+    for res in results:
+        report.extend(res.report)
+    picks = pd.DataFrame(rows, columns=COLUMNS).sort_values(["time", "station", "phase"]).reset_index(drop=True)
+    used = [r for r in results if r.hours > 0]
+    return PickResult(picks, report, len(used), len({r.station for r in used}), sum(r.hours for r in results))
 
 
-def plot_station(station: str, rec: StationRecord, annotations, picks, out_dir: Path,
-                 max_hours: float = 2.0) -> Path:
-    """Waveforms with P/S probability curves and picks for one station (first ``max_hours`` hours)."""
-    from .plots import plt
-
-    n = min(rec.data.shape[1], int(max_hours * 3600 * rec.sampling_rate))
-    t = np.arange(n) / rec.sampling_rate
-    fig, axes = plt.subplots(4, 1, figsize=(14, 8), sharex=True)
-    for ax, c, comp in zip(axes[:3], range(3), "ZNE"):
-        ax.plot(t, rec.data[c, :n], lw=0.4, color="k")
-        ax.set_ylabel(comp)
-    for tr in annotations:
-        phase = tr.stats.channel.split("_")[-1]
-        if phase not in "PS":
-            continue
-        ta = tr.times() + (tr.stats.starttime - rec.start)
-        axes[3].plot(ta, tr.data, color="tab:blue" if phase == "P" else "tab:red", label=f"{phase} probability")
-    for p in picks:
-        x = p.peak_time - rec.start
-        if x <= t[-1]:
-            for ax in axes:
-                ax.axvline(x, color="tab:blue" if p.phase == "P" else "tab:red", lw=0.8, alpha=0.7)
-    axes[3].set_ylim(0, 1.02)
-    if axes[3].lines:
-        axes[3].legend(fontsize=8, loc="upper right")
-    axes[3].set_xlabel(f"seconds after {rec.start}")
-    fig.suptitle(f"{station}: {len(picks)} picks")
-    fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{station}.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
+def pick_files(inputs: Sequence[str | Path], model: sbm.WaveformModel, settings: PickSettings | None = None,
+               archive: ArchiveConfig | None = None, plot_dir: Path | None = None) -> PickResult:
+    """Pick files/directories/globs in this process, chunk by chunk (the Python face of ``seiscontrast pick``)."""
+    settings = settings or PickSettings()
+    archive = archive or ArchiveConfig()
+    model = model.to(settings.device).eval()
+    plan = plan_files(inputs, archive, context_pad(model))
+    results = [pick_chunk(model, c, settings, archive, plot_dir) for c in plan.chunks]
+    return collect(results, plan.report)

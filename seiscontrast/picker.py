@@ -127,12 +127,76 @@ def _is_ours(path: Path) -> bool:
     return isinstance(obj, dict) and obj.get("format") == "seiscontrast"
 
 
-def load_picker_model(name_or_path: str | None) -> SeisContrastPicker:
-    """``None``/``"default"`` → bundled model; otherwise a model file (ours or SeisBench json + pt)."""
+def load_picker_model(name_or_path: str | None) -> sbm.WaveformModel:
+    """A picker by name: ``None``/``"default"`` (bundled model), a model file (our ``picker.pt`` or a SeisBench
+    ``.json``/``.pt`` pair), or ``seisbench:CLASS:WEIGHTS[:VERSION]`` for SeisBench's pretrained pickers
+    (e.g. ``seisbench:PhaseNet:instance``; downloaded by SeisBench on first use)."""
     if name_or_path in (None, "default"):
         return SeisContrastPicker.default()
+    if str(name_or_path).startswith("seisbench:"):
+        return load_seisbench_model(str(name_or_path))
     path = Path(name_or_path)
     if not path.exists() and not path.with_suffix(".json").exists():
         raise FileNotFoundError(f"model {name_or_path!r} not found (give a picker.pt, a SeisBench .json/.pt pair, "
-                                "or 'default')")
+                                "'default', or seisbench:CLASS:WEIGHTS such as seisbench:PhaseNet:instance)")
     return SeisContrastPicker.from_file(path)
+
+
+#: SeisBench models that do not pick phases (denoisers, event detectors)
+NOT_PICKERS = {"DeepDenoiser", "SeisDAE", "CRED", "DPPDetector"}
+
+
+def seisbench_pickers() -> list[str]:
+    """Names of SeisBench's phase-picking model classes (``WaveformModel`` subclasses with P/S outputs)."""
+    names = []
+    for name in dir(sbm):
+        cls = getattr(sbm, name)
+        if isinstance(cls, type) and issubclass(cls, sbm.WaveformModel) and cls is not sbm.WaveformModel \
+                and hasattr(cls, "classify_aggregate") and not name.startswith("_") and name not in NOT_PICKERS:
+            names.append(name)
+    return sorted(names)
+
+
+def parse_seisbench_name(spec: str) -> tuple[str, str, str]:
+    """``seisbench:CLASS:WEIGHTS[:VERSION]`` → ``(CLASS, WEIGHTS, VERSION or "latest")``."""
+    parts = spec.split(":")
+    if len(parts) not in (3, 4) or parts[0] != "seisbench" or not all(parts[1:]):
+        raise ValueError(f"model {spec!r}: expected seisbench:CLASS:WEIGHTS[:VERSION], e.g. seisbench:PhaseNet:instance")
+    return parts[1], parts[2], parts[3] if len(parts) == 4 else "latest"
+
+
+def load_seisbench_model(spec: str) -> sbm.WaveformModel:
+    """One of SeisBench's pretrained pickers (SeisBench downloads the weights on first use into its cache)."""
+    import seisbench
+
+    name, weights, version = parse_seisbench_name(spec)
+    cls = getattr(sbm, name, None)
+    if name not in seisbench_pickers():
+        raise ValueError(f"model {spec!r}: {name!r} is not a SeisBench picker; available: "
+                         f"{', '.join(seisbench_pickers())}")
+    try:
+        model = cls.from_pretrained(weights, version_str=version)
+    except Exception as err:
+        raise ValueError(f"model {spec!r}: SeisBench could not load {name} weights {weights!r} version {version} "
+                         f"({type(err).__name__}: {err}). SeisBench downloads pretrained weights on first use, which "
+                         f"needs internet access, into {seisbench.cache_model_root}; {name}.list_pretrained() lists "
+                         "the weight names.") from None
+    return model.eval()
+
+
+def describe_model(spec: str | None, model: sbm.WaveformModel) -> tuple[str, str]:
+    """``(name, version)`` of a picker for outputs and run records: the weights' digest pins our files."""
+    import hashlib
+
+    from . import __version__
+
+    if str(spec).startswith("seisbench:"):
+        name, weights, version = parse_seisbench_name(str(spec))
+        if version == "latest":
+            versions = type(model).list_versions(weights, remote=False)
+            version = max(versions, key=lambda v: [int(x) if x.isdigit() else x for x in v.split(".")], default="?")
+        return f"seisbench:{name}:{weights}", f"v{version}"
+    path = DEFAULT_MODEL if spec in (None, "default") else Path(spec)
+    files = [path] if path.is_file() else [path.with_suffix(".json"), path.with_suffix(".pt")]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files if f.is_file())).hexdigest()[:12]
+    return ("default" if spec in (None, "default") else path.stem), f"{__version__}-{digest}"

@@ -7,6 +7,7 @@ data, the Trainer (CSV + TensorBoard loggers, ``ModelCheckpoint``, progress bar)
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +165,27 @@ def _devices(value: str):
     return int(value) if value.lstrip("-").isdigit() else value
 
 
+class StderrProgressBar(TQDMProgressBar):
+    """Lightning's bar, on stderr like every other bar and message (Lightning writes it to stdout)."""
+
+    @staticmethod
+    def _on_stderr(make):
+        stdout, sys.stdout = sys.stdout, sys.stderr   # Lightning passes file=sys.stdout when it makes a bar
+        try:
+            return make()
+        finally:
+            sys.stdout = stdout
+
+    def init_sanity_tqdm(self):
+        return self._on_stderr(super().init_sanity_tqdm)
+
+    def init_train_tqdm(self):
+        return self._on_stderr(super().init_train_tqdm)
+
+    def init_validation_tqdm(self):
+        return self._on_stderr(super().init_validation_tqdm)
+
+
 def build_trainer(cfg_trainer: TrainerConfig, max_steps: int, grad_clip: float, out: Path, progress: bool,
                   callbacks: list, val_every: int | None, monitor: str | None = None, mode: str = "max") -> L.Trainer:
     """A Lightning Trainer writing CSV + TensorBoard logs and checkpoints below ``out``.
@@ -175,8 +197,9 @@ def build_trainer(cfg_trainer: TrainerConfig, max_steps: int, grad_clip: float, 
                            save_top_k=-1 if monitor is None else 1, monitor=monitor, mode=mode)
     quiet_third_party()
     cbs = [ckpt, LearningRateMonitor(logging_interval="step"), *callbacks]
+    progress = progress and sys.stderr.isatty()   # bars belong on a terminal, not in batch-job logs
     if progress:
-        cbs.append(TQDMProgressBar(refresh_rate=1))
+        cbs.append(StderrProgressBar(refresh_rate=1))
     return L.Trainer(
         max_steps=max_steps, accelerator=cfg_trainer.accelerator, devices=_devices(cfg_trainer.devices),
         num_nodes=cfg_trainer.num_nodes, strategy=cfg_trainer.strategy, precision=resolve_precision(cfg_trainer),

@@ -28,11 +28,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from .config import config_from_dict, config_to_dict, load_config, save_config
 from .finetune import FinetuneConfig, resolve_pretrained
-from .logs import get_logger
+from .logs import get_logger, progress_bar
 from .model import ModelConfig
 from .pretrain import PretrainConfig
 
@@ -194,7 +193,7 @@ def _run_cells(cells: list[Cell], out: Path, sources, cfg: ReportConfig, progres
     done = [json.loads((c.folder(out) / "scores.json").read_text()) for c in cells if c not in todo]
     if todo:
         log.info("%s: %d of %d runs to do (%d done earlier)", desc, len(todo), len(cells), len(done))
-    bar = tqdm(total=len(todo), desc=desc, unit="run", disable=not progress or not todo)
+    bar = progress_bar(total=len(todo), desc=desc, unit="run", enabled=progress and bool(todo))
     args = (out, list(map(str, sources)), list(cfg.real_data), list(cfg.tolerances))
     if cfg.jobs <= 1:
         for c in todo:

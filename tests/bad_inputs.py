@@ -1,8 +1,9 @@
 """A corpus of bad and awkward waveform inputs for the picking CLI (written into a folder by ``make_corpus``).
 
 Each entry: file name → what a correct run must do with it: ``"error"`` (reported as unusable, others go on),
-``"ok"`` (processed, possibly after a fix such as zero-filling or resampling) or ``"no_picks"`` (processed and
-must not produce picks: no signal in it).
+``"ok"`` (processed as documented, e.g. resampled or short gaps zero-filled: not reported), ``"warn"`` (used,
+but not as recorded: reported as used with changes), ``"no_picks"`` (processed and must not produce picks), or
+``"warn_no_picks"`` (both). ``NO_PICK_STATIONS`` are the station codes of the no-pick entries.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from obspy import Stream, Trace, UTCDateTime
 
 T0 = UTCDateTime(2023, 6, 1, 12)
+NO_PICK_STATIONS = ("NAN", "ZER", "CON", "LHN", "SPK", "GPZ", "STP")
 
 
 def _st(station, channels="HHZ,HHN,HHE", seconds=60.0, rate=100.0, fill=None, seed=0, dtype=np.float32, scale=1.0):
@@ -65,11 +67,11 @@ def make_corpus(folder: Path) -> dict[str, str]:
     b.trim(T0 + 40)
     write("overlap.mseed", a + b)
     st = _st("NAN", fill=np.nan, dtype=np.float64)
-    write("all_nan.mseed", st, outcome="no_picks")
+    write("all_nan.mseed", st, outcome="warn_no_picks")
     st = _st("NAP", dtype=np.float64)
     st[0].data[100:400] = np.nan
     st[1].data[5000] = np.inf
-    write("some_nan_inf.mseed", st)
+    write("some_nan_inf.mseed", st, outcome="warn")
     write("one_component.mseed", _st("ONE", channels="HHZ"))
     write("two_components.mseed", _st("TWO", channels="HHZ,HHN"))
     write("rate20.mseed", _st("R20", channels="BHZ,BHN,BHE", rate=20.0))
@@ -77,8 +79,21 @@ def make_corpus(folder: Path) -> dict[str, str]:
     write("rate200.mseed", _st("R2H", rate=200.0))
     write("short_10s.mseed", _st("SHO", seconds=10))
     write("tiny_5_samples.mseed", _st("TNY", seconds=0.05))
-    write("all_zero.mseed", _st("ZER", fill=0.0), outcome="no_picks")
-    write("constant.mseed", _st("CON", fill=1234.0), outcome="no_picks")
+    write("all_zero.mseed", _st("ZER", fill=0.0), outcome="warn_no_picks")
+    write("constant.mseed", _st("CON", fill=1234.0), outcome="warn_no_picks")
+    # far below a picker's band: skipped with a warning (6 h of 1 Hz noise once gave 8 false P picks)
+    write("lh_noise.mseed", _st("LHN", channels="LHZ,LHN,LHE", seconds=6 * 3600, rate=1.0), outcome="warn_no_picks")
+    st = _st("SPK", fill=0.0, seconds=300)  # telemetry spikes every 50 s on a flat trace
+    for tr in st:
+        tr.data[2500::5000] = 5000.0
+    write("spikes_flat.mseed", st, outcome="warn_no_picks")
+    st = _st("GPZ", seconds=150, seed=4)    # a 20 s gap, zero-filled: its edges are not onsets
+    write("gap_20s.mseed", st.slice(endtime=T0 + 60) + st.slice(T0 + 80), outcome="no_picks")
+    st = _st("STP", seconds=300, seed=6)    # baseline steps (mass re-centring, digitiser glitches)
+    for tr in st:
+        tr.data[10000:] += 200.0
+        tr.data[20000:] -= 500.0
+    write("steps.mseed", st, outcome="warn_no_picks")
     write("huge_amplitude.mseed", _st("HUG", scale=1e30, dtype=np.float64))
     write("int32_counts.mseed", _st("INT", scale=1e6, dtype=np.float64).copy(), encoding="FLOAT64")
     write("z12.mseed", _st("Z12", channels="HHZ,HH1,HH2"))

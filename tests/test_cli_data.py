@@ -13,6 +13,7 @@ def test_synth_command(tmp_path):
     res = _run("synth", str(tmp_path / "ds"), "--n-traces", "20", "--seed", "2", "--jobs", "1", "-q")
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "ds" / "metadata.csv").is_file() and "wrote 20 traces" in res.stdout
+    assert (res.stdout + res.stderr).count("wrote") == 1 and "it/s" not in res.stderr   # no bar outside a terminal
     again = _run("synth", str(tmp_path / "ds"), "--n-traces", "20")
     assert again.returncode == 2 and "already holds" in again.stderr and "Traceback" not in again.stderr
 
@@ -26,6 +27,14 @@ def test_convert_command_reports_bad_files_and_keeps_going(tmp_path):
     assert res.returncode == 1
     assert "bad.mseed" in res.stdout + res.stderr and "Traceback" not in res.stderr
     assert "wrote 2 traces" in res.stdout
+    output = res.stdout + res.stderr
+    assert output.count("wrote") == 1 and "zero-padded" not in output and "Traces converted" not in output
+
+
+def test_help_keeps_examples_and_shows_defaults():
+    pick = _run("pick", "--help").stdout
+    assert "\n  seiscontrast pick --example" in pick and "0.25 for" in pick and "model's own" in pick
+    assert "(default: 1000)" in _run("synth", "--help").stdout
 
 
 def test_bad_config_value_is_a_clear_error(tmp_path):

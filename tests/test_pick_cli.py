@@ -9,7 +9,7 @@ import numpy as np
 import obspy
 import pandas as pd
 import pytest
-from bad_inputs import make_corpus
+from bad_inputs import NO_PICK_STATIONS, make_corpus
 from obspy import Stream, Trace, UTCDateTime
 
 from seiscontrast.data.synthetic import SynthConfig, synthesize_trace
@@ -80,7 +80,10 @@ def test_picks_within_0p1_s_of_known_onsets(event_dir, picked_csv):
 
 
 def test_csv_columns_and_several_stations(picked_csv):
-    assert list(picked_csv.columns) == ["network", "station", "location", "phase", "time", "probability", "start", "end"]
+    assert list(picked_csv.columns) == ["network", "station", "location", "channel", "phase", "time", "probability",
+                                        "start", "end"]
+    assert set(picked_csv[picked_csv.phase == "P"].channel) == {"HHZ"}
+    assert set(picked_csv[picked_csv.phase == "S"].channel) <= {"HHN", "HHE"}
     assert picked_csv.station.nunique() == 10
     t = picked_csv.iloc[0]
     assert UTCDateTime(t.start) <= UTCDateTime(t.time) <= UTCDateTime(t.end) and 0 < t.probability <= 1
@@ -91,9 +94,18 @@ def test_quakeml_reads_back_with_same_picks(event_dir, picked_csv, tmp_path):
     res = _run(str(folder / "*.mseed"), "--out", str(tmp_path / "p.xml"), "--format", "quakeml", "-q")
     assert res.returncode == 0, res.stderr
     cat = obspy.read_events(str(tmp_path / "p.xml"))
-    picks = sorted((p.waveform_id.station_code, p.phase_hint, str(p.time)) for p in cat[0].picks)
-    expected = sorted(zip(picked_csv.station, picked_csv.phase, [str(UTCDateTime(t)) for t in picked_csv.time]))
+    picks = sorted((p.waveform_id.station_code, p.waveform_id.channel_code, p.phase_hint, str(p.time),
+                    float(p.extra["probability"]["value"])) for p in cat[0].picks)
+    expected = sorted(zip(picked_csv.station, picked_csv.channel, picked_csv.phase,
+                          [str(UTCDateTime(t)) for t in picked_csv.time], picked_csv.probability))
     assert picks == expected
+    methods = {str(p.method_id) for p in cat[0].picks}
+    assert len(methods) == 1 and methods.pop().startswith("smi:seiscontrast/method/default/")
+    ids = [str(p.resource_id) for p in cat[0].picks]
+    assert len(set(ids)) == len(ids)
+    # ids are stable: a second run gives the same ids
+    res = _run(str(folder / "*.mseed"), "--out", str(tmp_path / "again.xml"), "-q")
+    assert sorted(ids) == sorted(str(p.resource_id) for p in obspy.read_events(str(tmp_path / "again.xml"))[0].picks)
 
 
 def test_json_lines_and_plots(event_dir, tmp_path):
@@ -102,7 +114,10 @@ def test_json_lines_and_plots(event_dir, tmp_path):
                "--plot", str(tmp_path / "plots"), "-q")
     assert res.returncode == 0, res.stderr
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
-    assert rows and {"station", "phase", "time", "probability"} <= set(rows[0])
+    assert rows and {"station", "channel", "phase", "time", "probability"} <= set(rows[0])
+    res = _run(str(folder / "E00.mseed"), str(folder / "E01.mseed"), "--out", str(tmp_path / "p.json"), "-q")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "p.json").read_text()) == rows
     assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == ["SY.E00..HH.png", "SY.E01..HH.png"]
 
 
@@ -110,7 +125,7 @@ def test_example_recording_is_picked():
     res = _run("--example")
     assert res.returncode == 0, res.stderr
     assert "RJOB" in res.stdout and " P " in res.stdout
-    assert "processed 1 station record(s)" in res.stdout + res.stderr
+    assert "processed 1 station chunk(s) of 1 station(s)" in res.stdout + res.stderr
 
 
 def test_bad_input_corpus(tmp_path, event_dir):
@@ -118,18 +133,23 @@ def test_bad_input_corpus(tmp_path, event_dir):
     expect = make_corpus(tmp_path / "corpus")
     assert len(expect) >= 30
     good = folder / "E00.mseed"
-    res = _run(str(tmp_path / "corpus"), str(good), "--out", str(tmp_path / "picks.csv"), "-q")
+    res = _run(str(tmp_path / "corpus"), str(good), "--out", str(tmp_path / "picks.csv"))
     output = res.stdout + res.stderr
     assert res.returncode == 1                       # some inputs could not be used ...
     assert "Traceback" not in output
-    unusable = [line for line in output.splitlines() if "could not use" in line]
+    log = (tmp_path / "picks_chunks" / "pick.log").read_text().splitlines()   # every problem, one line each
+    unusable = [line for line in log if line.startswith("ERROR")]
+    changed = [line for line in log if line.startswith("WARNING")]
+    assert "could not use" in res.stdout and "used with changes" in res.stdout   # the summary names some
     for name, outcome in expect.items():
         reported = any(name in line for line in unusable)
+        warned = any(name in line for line in changed)
         if outcome == "error":
             assert reported, f"{name} not reported"
-        elif outcome in ("ok", "no_picks"):
-            assert not reported, f"{name} should have been used (after a fix), but was reported unusable"
+        elif outcome != "any":
+            assert not reported, f"{name} should have been used, but was reported unusable"
+            assert warned == outcome.startswith("warn"), f"{name}: expected {outcome}, warned: {warned}"
     picks = pd.read_csv(tmp_path / "picks.csv")
     assert (picks.station == "E00").any()            # ... but the good file was still picked
-    for station in ("NAN", "ZER", "CON"):            # no picks from data without signal
-        assert not (picks.station == station).any()
+    for station in NO_PICK_STATIONS:                 # no picks from data without signal, glitches or gap edges
+        assert not (picks.station == station).any(), station

@@ -20,8 +20,11 @@ def run(args: argparse.Namespace) -> int:
 
     out, report, n = convert_archive(args.inputs, args.out, args.picks,
                                      WindowConfig(sampling_rate=args.sampling_rate),
-                                     ConvertConfig(trace_length=args.trace_length, seed=args.seed))
+                                     ConvertConfig(trace_length=args.trace_length, seed=args.seed),
+                                     progress=not args.quiet)
     print(f"wrote {n} traces to {out}")
     for src, msg in report.errors:
         print(f"skipped {src}: {msg}")
-    return 1 if report.errors else 0
+    for src, msg in report.warnings:
+        print(f"used with changes {src}: {msg}")
+    return 1 if report.errors or report.warnings else 0

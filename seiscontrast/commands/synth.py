@@ -8,8 +8,9 @@ import time
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     p.add_argument("out_dir", help="output folder (metadata.csv + waveforms.hdf5)")
-    p.add_argument("--n-traces", type=int, default=1000, help="number of traces (default 1000)")
+    p.add_argument("--n-traces", type=int, default=1000, help="number of traces")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
     p.add_argument("--noise-fraction", type=float, default=0.12, help="share of noise-only traces")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")

@@ -18,7 +18,7 @@ import pandas as pd
 import seisbench.data as sbd
 from obspy import UTCDateTime
 
-from ..logs import get_logger
+from ..logs import get_logger, progress_bar
 from .obspy_source import InputReport, StationRecord, read_records
 from .windows import WindowConfig
 
@@ -105,8 +105,8 @@ def _segments(rec: StationRecord, picks: pd.DataFrame, cfg: ConvertConfig):
 
 
 def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: str | Path | None = None,
-                    window: WindowConfig | None = None, cfg: ConvertConfig | None = None
-                    ) -> tuple[Path, InputReport, int]:
+                    window: WindowConfig | None = None, cfg: ConvertConfig | None = None,
+                    progress: bool = True) -> tuple[Path, InputReport, int]:
     """Write ``out_dir/metadata.csv`` + ``waveforms.hdf5`` from an archive; returns ``(out_dir, report, n)``."""
     window = window or WindowConfig()
     cfg = cfg or ConvertConfig()
@@ -122,6 +122,8 @@ def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: st
         writer.data_format = {"dimension_order": "CW", "component_order": window.components,
                               "sampling_rate": window.sampling_rate, "measurement": "velocity",
                               "unit": "counts", "instrument_response": "not restituted"}
+        # the writer's own bar (made on the first trace, shown even in batch logs) is ours: one bar, terminal only
+        writer._pbar = progress_bar(enabled=progress, desc="traces converted", unit="trace")
         for rec in records:
             net, sta, loc, band = rec.station.split(".")
             station_picks = pd.DataFrame(columns=["phase", "time"])
@@ -143,7 +145,8 @@ def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: st
                 meta.update(cols)
                 writer.add_trace(meta, data)
                 n_written += 1
+        writer._pbar.close()
     if n_written == 0:
         raise ValueError(f"no traces could be written from {list(map(str, inputs))}")
-    log.info("wrote %d traces to %s", n_written, out)
+    log.debug("wrote %d traces to %s", n_written, out)
     return out, report, n_written

@@ -33,14 +33,25 @@ COMPONENT_MAP = {"Z": "Z", "N": "N", "1": "N", "E": "E", "2": "E"}
 
 @dataclass
 class InputReport:
-    """What happened to each problematic input: ``(source, message)`` pairs, errors and notes kept apart."""
+    """What happened to each problematic input: ``(source, message)`` pairs in three kinds.
 
-    errors: list[tuple[str, str]] = field(default_factory=list)  # input skipped entirely
-    notes: list[tuple[str, str]] = field(default_factory=list)   # input used after a fix (padded, zero-filled, …)
+    ``errors``: input skipped entirely; ``warnings``: input not used as recorded (samples lost or replaced, no
+    signal, channel skipped); ``notes``: the documented handling of ordinary archives (resampling, short gaps
+    zero-filled and masked, absent components). Errors and warnings make the CLI's exit status non-zero.
+    """
+
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def error(self, source, message: str) -> None:
         """Record (and log) an input that could not be used."""
         self.errors.append((str(source), message))
+        log.warning("%s: %s", source, message)
+
+    def warn(self, source, message: str) -> None:
+        """Record (and log) an input that was used, but not as recorded."""
+        self.warnings.append((str(source), message))
         log.warning("%s: %s", source, message)
 
     def note(self, source, message: str) -> None:
@@ -53,6 +64,12 @@ class InputReport:
         """Sources with at least one error."""
         return sorted({s for s, _ in self.errors})
 
+    def extend(self, other: InputReport) -> None:
+        """Add another report's entries (without logging them again)."""
+        self.errors += other.errors
+        self.warnings += other.warnings
+        self.notes += other.notes
+
 
 @dataclass
 class StationRecord:
@@ -64,7 +81,8 @@ class StationRecord:
         data: float32 ``[3, samples]`` in Z, N, E order at ``sampling_rate`` Hz; gaps and absent channels are 0.
         sampling_rate: Hz.
         sources: files the record was read from.
-        stream: the merged, resampled ObsPy stream (handy for SeisBench ``annotate``).
+        gaps: ``(first, end)`` sample ranges where a recorded component had no data (zero-filled), merged over
+            components; components absent from the whole record (vertical-only stations) do not count.
     """
 
     station: str
@@ -72,7 +90,7 @@ class StationRecord:
     data: np.ndarray
     sampling_rate: float
     sources: list[str]
-    stream: Stream
+    gaps: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -92,6 +110,8 @@ def expand_paths(inputs: Sequence[str | Path], report: InputReport) -> list[Path
         p = Path(item)
         if p.is_file():
             files.append(p)
+        elif p.exists() and not p.is_dir():
+            report.error(p, "not a regular file (a FIFO, socket or device); skipped")
         elif p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
             if not found:
@@ -121,7 +141,7 @@ def read_file(path: Path, report: InputReport) -> Stream | None:
             report.error(path, f"unreadable ({type(err).__name__}: {str(err).strip() or 'no detail'}); skipped")
             return None
     for w in caught:  # e.g. libmseed: "Not a SEED record. Will skip bytes ..." — the rest of the file is used
-        report.note(path, f"reader warning: {str(w.message).strip()}")
+        report.warn(path, f"reader warning: {str(w.message).strip()} (only the readable part is used)")
     if len(st) == 0 or all(tr.stats.npts == 0 for tr in st):
         report.error(path, "contains no samples; skipped")
         return None
@@ -140,6 +160,61 @@ def group_by_station(streams: Iterable[Stream]) -> dict[str, Stream]:
     return dict(sorted(groups.items()))
 
 
+def remove_glitches(x: np.ndarray, ratio: float = 30.0, context: int = 100,
+                    block: int = 1 << 16) -> tuple[np.ndarray, int, int]:
+    """Remove isolated spikes (one or two samples) and steps (offset jumps) — telemetry and digitiser glitches,
+    not ground motion. Returns ``(cleaned, spike samples replaced, steps removed)``.
+
+    A jump between two samples is *large* when it is ``ratio`` times the mean absolute sample-to-sample change
+    on either side of it (``context`` samples, its own neighbourhood excluded); ground motion never jumps out of
+    quiet into quiet: an onset is followed by shaking. Two large opposite jumps one or two samples apart are a spike (replaced by the 5-sample median); a large
+    jump with small ones either side after which the baseline stays moved is a step (the rest is shifted back). Works on cache-sized blocks.
+    """
+    n = x.size
+    if n < 2 * context + 5:
+        return x, 0, 0
+    jumps = []
+    for a in range(0, n - 1, block):  # each block with context on both sides; jumps kept from its own part
+        lead = min(a, context)
+        found = _large_jumps(x[a - lead: a + block + context], ratio, context) - lead
+        jumps.append(a + found[(found >= 0) & (found < block)])
+    jumps = np.concatenate(jumps)
+    if not jumps.size:
+        return x, 0, 0
+    d = np.diff(x[np.clip(np.r_[jumps, jumps + 1], 0, n - 1)].reshape(2, -1), axis=0)[0]  # x[j+1] - x[j]
+    y = x.copy()
+    large = dict(zip(jumps.tolist(), d.tolist()))
+    spike_samples, steps = [], []
+    for j, dj in large.items():
+        for gap in (1, 2):  # jump j up, jump j + gap down (or the reverse): samples j+1 .. j+gap are a spike
+            back = large.get(j + gap)
+            if back is not None and np.sign(back) == -np.sign(dj):
+                spike_samples += list(range(j + 1, j + gap + 1))
+                break
+        else:  # a step only if the baseline really moves by the jump and stays there
+            if not any(k in large for k in (j - 2, j - 1)):
+                shift = np.median(x[j + 3: j + context]) - np.median(x[max(0, j - context): j - 1])
+                if abs(shift - dj) < 0.3 * abs(dj):
+                    steps.append((j, dj))
+    if spike_samples:
+        at = np.unique(np.clip(spike_samples, 0, n - 1))
+        y[at] = np.median(x[np.clip(at[:, None] + np.arange(-2, 3), 0, n - 1)], axis=1)
+    for j, dj in steps:
+        y[j + 1:] -= dj
+    return y, len(set(spike_samples)), len(steps)
+
+
+def _large_jumps(x: np.ndarray, ratio: float, context: int) -> np.ndarray:
+    """Indices ``j`` where ``|x[j+1] - x[j]|`` is ``ratio`` times the mean change on *each* side of it (the
+    ``context`` samples before and after, its own neighbourhood excluded): quiet on both sides, unlike an onset."""
+    d = np.abs(np.diff(x))
+    m = d.size
+    cp = np.concatenate([[0.0], np.cumsum(np.pad(d, context, mode="reflect"))])
+    before = (cp[context - 3: context - 3 + m] - cp[:m]) / (context - 3)
+    after = (cp[2 * context + 1: 2 * context + 1 + m] - cp[context + 4: context + 4 + m]) / (context - 3)
+    return np.flatnonzero(d > ratio * np.maximum(before, after) + 1e-9 * (np.abs(x).max() + 1e-30))
+
+
 def _clean_trace(tr: obspy.Trace, rate: float, report: InputReport) -> obspy.Trace | None:
     src = getattr(tr.stats, "_source", tr.id)
     data = tr.data
@@ -147,12 +222,17 @@ def _clean_trace(tr: obspy.Trace, rate: float, report: InputReport) -> obspy.Tra
         n_masked = int(np.ma.count_masked(data))
         data = data.filled(0)
         if n_masked:
-            report.note(src, f"{tr.id}: {n_masked} masked samples zero-filled")
+            report.warn(src, f"{tr.id}: {n_masked} masked samples zero-filled")
     data = np.asarray(data, dtype=np.float64)
     bad = ~np.isfinite(data)
     if bad.any():
-        report.note(src, f"{tr.id}: {int(bad.sum())} NaN/inf samples set to 0")
+        report.warn(src, f"{tr.id}: {int(bad.sum())} NaN/inf samples set to 0")
         data = np.where(bad, 0.0, data)
+    data, n_spikes, n_steps = remove_glitches(data)
+    if n_spikes:
+        report.warn(src, f"{tr.id}: {n_spikes} isolated spike sample(s) replaced by the local median")
+    if n_steps:
+        report.warn(src, f"{tr.id}: {n_steps} isolated step(s) in the baseline removed")
     tr.data = data
     if tr.stats.sampling_rate <= 0:
         report.error(src, f"{tr.id}: sampling rate {tr.stats.sampling_rate} Hz is not valid; trace skipped")
@@ -185,7 +265,9 @@ def station_record(key: str, stream: Stream, window: WindowConfig, report: Input
         report.error(", ".join(sources), f"{key}: no usable Z/N/E/1/2 channel; skipped")
         return None
     merged = Stream()
+    spans: dict[str, list[tuple[UTCDateTime, UTCDateTime]]] = {}
     for comp, st in by_comp.items():
+        spans[comp] = [(tr.stats.starttime, tr.stats.endtime) for tr in st]
         for gap in st.get_gaps():
             kind = "gap" if gap[6] > 0 else "overlap"
             report.note(", ".join(sources), f"{key} {comp}: {kind} of {abs(gap[6]):.2f} s at {gap[4]} "
@@ -213,11 +295,26 @@ def station_record(key: str, stream: Stream, window: WindowConfig, report: Input
     if missing:
         report.note(", ".join(sources), f"{key}: component(s) {''.join(missing)} absent; zero-filled")
     if not np.any(data):
-        report.note(", ".join(sources), f"{key}: all samples are zero; no signal to use")
-    if n < window.length:
-        report.note(", ".join(sources), f"{key}: {n / rate:.1f} s is shorter than one window "
-                    f"({window.duration:.2f} s); zero-padded")
-    return StationRecord(key, start, data, rate, sources, merged)
+        report.warn(", ".join(sources), f"{key}: all samples are zero; no signal to use")
+    else:
+        for comp in by_comp:
+            row = data[window.components.index(comp)]
+            if row.size and row.min() == row.max():
+                report.warn(", ".join(sources), f"{key} {comp}: constant value {row[0]:g}; no signal to use")
+    covered = np.zeros(n, dtype=bool)
+    covered[:] = True
+    for comp in spans:
+        has = np.zeros(n, dtype=bool)
+        for t0, t1 in spans[comp]:
+            has[max(0, int(round((t0 - start) * rate))): int(round((t1 - start) * rate)) + 1] = True
+        covered &= has
+    return StationRecord(key, start, data, rate, sources, _runs(~covered))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, end)`` index ranges where ``mask`` is true."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.view(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def read_records(inputs: Sequence[str | Path], window: WindowConfig,

@@ -42,9 +42,8 @@ import seisbench.data as sbd
 from obspy import UTCDateTime
 from obspy.signal.rotate import rotate_rt_ne
 from scipy.signal import fftconvolve
-from tqdm import tqdm
 
-from ..logs import get_logger
+from ..logs import get_logger, progress_bar
 
 log = get_logger(__name__)
 
@@ -377,8 +376,10 @@ def write_synthetic_dataset(out_dir: str | Path, cfg: SynthConfig, n_jobs: int =
             "dimension_order": "CW", "component_order": "ZNE", "sampling_rate": cfg.sampling_rate,
             "measurement": "velocity", "unit": "counts", "instrument_response": "not restituted",
         }
-        for data, meta in tqdm(iter_traces(cfg, n_jobs), total=cfg.n_traces, disable=not progress,
-                               desc="synthetic traces", unit="trace"):
+        # the writer's own bar (it makes one on the first trace) is ours: one bar, with a total, on a terminal only
+        writer._pbar = progress_bar(total=cfg.n_traces, enabled=progress, desc="synthetic traces", unit="trace")
+        for data, meta in iter_traces(cfg, n_jobs):
             writer.add_trace(meta, data)
-    log.info("wrote %d synthetic traces to %s", cfg.n_traces, out)
+        writer._pbar.close()
+    log.debug("wrote %d synthetic traces to %s", cfg.n_traces, out)
     return out
