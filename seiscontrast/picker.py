@@ -17,7 +17,8 @@ import seisbench.util as sbu
 import torch
 
 from .config import config_from_dict
-from .heads import build_picker
+from .data.windows import WindowConfig
+from .heads import PickerConfig, build_picker
 
 RESOURCES = Path(__file__).parent / "resources"
 DEFAULT_MODEL = RESOURCES / "default_picker.pt"
@@ -41,16 +42,16 @@ class SeisContrastPicker(sbm.WaveformModel):
     _annotate_args["stacking"] = (_annotate_args["stacking"][0], "max")
 
     def __init__(self, config: dict, **kwargs):
-        from .finetune import FinetuneConfig
-
-        cfg = config_from_dict(FinetuneConfig, config)
+        # only the parts picking needs: the whole FinetuneConfig would import Lightning (3 s of start-up)
+        window = config_from_dict(WindowConfig, config.get("window", {}))
+        picker = config_from_dict(PickerConfig, config.get("picker", {}))
         citation = ("seiscontrast: self-supervised waveform representation learning for seismology "
                     "(xLSTM U-Net picker). See CITATION.cff.")
-        net = build_picker(cfg.picker, cfg.window.sampling_rate)
+        net = build_picker(picker, window.sampling_rate)
         labels = "".join(net.phases) + "ND"   # the network's phases, noise, detection
-        super().__init__(citation=citation, in_samples=cfg.window.length, output_type="array",
-                         pred_sample=(0, cfg.window.length), labels=labels, sampling_rate=cfg.window.sampling_rate,
-                         component_order=cfg.window.components, allow_padding=True, **kwargs)
+        super().__init__(citation=citation, in_samples=window.length, output_type="array",
+                         pred_sample=(0, window.length), labels=labels, sampling_rate=window.sampling_rate,
+                         component_order=window.components, allow_padding=True, **kwargs)
         self.config = config
         self.net = net
 
