@@ -29,7 +29,7 @@ import seisbench.models as sbm
 from obspy import UTCDateTime
 from obspy.taup import TauPyModel
 
-from seiscontrast.data.obspy_source import InputReport, station_record
+from seiscontrast.data.obspy_source import InputReport, station_key, station_record
 from seiscontrast.data.windows import WindowConfig
 from seiscontrast.pick import PickSettings, annotate_record
 from seiscontrast.pick_metrics import taup_onsets
@@ -76,9 +76,8 @@ def score(picks, ref: dict, tolerance: float) -> dict:
 def pick_path(model, st):
     """Picks as ``seiscontrast pick`` makes them: cleaned record (glitches removed), windows on the absolute-time
     grid, gaps masked (:func:`seiscontrast.pick.annotate_record`)."""
-    tr = st[0].stats
-    key = f"{tr.network}.{tr.station}.{tr.location}.{tr.channel[:2]}"
-    rec = station_record(key, st.copy(), WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate),
+    s = st[0].stats
+    rec = station_record(station_key(s.network, s.station, s.location, s.channel), st.copy(), WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate),
                          InputReport())
     return annotate_record(model, rec, PickSettings())[1]
 

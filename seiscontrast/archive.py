@@ -25,7 +25,7 @@ import numpy as np
 import obspy
 from obspy import Stream, UTCDateTime
 
-from .data.obspy_source import InputReport, expand_paths
+from .data.obspy_source import InputReport, expand_paths, read_file, station_key
 
 
 @dataclass
@@ -140,32 +140,18 @@ def index_files(inputs: Sequence[str | Path], cfg: ArchiveConfig, report: InputR
     """``{NET.STA.LOC.BB: [Segment]}`` from the headers of every file (``obspy.read(headonly=True)``)."""
     groups: dict[str, list[Segment]] = defaultdict(list)
     for path in expand_paths(inputs, report):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                st = obspy.read(str(path), headonly=True)
-            except TypeError as err:
-                why = "not a waveform format ObsPy can read" if "Unknown format" in str(err) else f"unreadable ({err})"
-                report.error(path, f"{why}; skipped")
-                continue
-            except Exception as err:  # obspy raises many types (ValueError, IOError, format-specific errors)
-                report.error(path, f"unreadable ({type(err).__name__}: {str(err).strip() or 'no detail'}); skipped")
-                continue
-        for w in caught:  # e.g. libmseed "Not a SEED record": the readable part is used, the rest is lost
-            report.warn(path, f"reader warning: {str(w.message).strip()} (only the readable part is used)")
-        traces = [tr for tr in st if tr.stats.npts > 0]
-        if not traces:
-            report.error(path, "contains no samples; skipped")
-            continue
-        for tr in traces:
+        st = read_file(path, report, headonly=True)
+        for tr in st or []:
             s = tr.stats
+            if s.npts == 0:
+                continue
             if s.sampling_rate <= 0:
                 report.error(path, f"{tr.id}: sampling rate {s.sampling_rate} Hz is not valid; trace skipped")
                 continue
             if _skip_low_rate(tr.id, s.sampling_rate, cfg, report, str(path)):
                 continue
             end = s.starttime + s.npts / s.sampling_rate   # end of the last sample's interval
-            groups[f"{s.network}.{s.station}.{s.location}.{s.channel[:2]}"].append(
+            groups[station_key(s.network, s.station, s.location, s.channel)].append(
                 Segment(str(path), s.channel, s.starttime, end, s.sampling_rate))
     return dict(sorted(groups.items()))
 
@@ -220,21 +206,21 @@ def plan_files(inputs: Sequence[str | Path], cfg: ArchiveConfig, pad: float) -> 
     return ArchivePlan(chunks, report)
 
 
-def _file_span(path: str, report: InputReport) -> tuple[UTCDateTime, UTCDateTime] | None:
-    """First and last sample time of a day file: miniSEED's first and last record only, else the headers."""
+def _file_span(path: str, report: InputReport) -> tuple[UTCDateTime, UTCDateTime, float] | None:
+    """First sample time, end of the last sample and sampling rate of a day file: miniSEED's first and last
+    record only, else the headers."""
     from obspy.io.mseed.util import get_record_information, get_start_and_end_time
 
     try:
         first, last = get_start_and_end_time(path)
-        return first, last + 1.0 / get_record_information(path)["samp_rate"]   # to the end of the last sample
+        rate = get_record_information(path)["samp_rate"]
+        return first, last + 1.0 / rate, rate
     except Exception:  # not miniSEED (or odd record lengths): read every header
-        try:
-            st = obspy.read(path, headonly=True)
-            return (min(tr.stats.starttime for tr in st),
-                    max(tr.stats.endtime + tr.stats.delta for tr in st))
-        except Exception as err:
-            report.error(path, f"unreadable ({type(err).__name__}: {err}); skipped")
+        st = read_file(Path(path), report, headonly=True)
+        if st is None:
             return None
+        return (min(tr.stats.starttime for tr in st), max(tr.stats.endtime + tr.stats.delta for tr in st),
+                st[0].stats.sampling_rate)
 
 
 def plan_sds(root: str | Path, start: UTCDateTime, end: UTCDateTime, select: Sequence[str], cfg: ArchiveConfig,
@@ -256,26 +242,26 @@ def plan_sds(root: str | Path, start: UTCDateTime, end: UTCDateTime, select: Seq
     patterns = list(select) or ["*"]
     groups: dict[str, list[str]] = defaultdict(list)
     for nslc in client.get_all_nslc(sds_type=sds_type):
-        code = ".".join(nslc)
-        if any(fnmatch.fnmatchcase(code, p) for p in patterns):
-            groups[f"{nslc[0]}.{nslc[1]}.{nslc[2]}.{nslc[3][:2]}"].append(nslc[3])
+        if any(fnmatch.fnmatchcase(".".join(nslc), p) for p in patterns):
+            groups[station_key(*nslc)].append(nslc[3])
     if not groups:
         raise ValueError(f"no channel in SDS archive {root} matches {', '.join(patterns)}")
     chunks = []
     for station, channels in sorted(groups.items()):
-        net, sta, loc, band = station.split(".")
-        if band[:1] in "LVURPTQ":  # SEED band codes below 10 Hz: rate is checked again on reading
-            report.warn(str(root), f"{station}: band code {band[:1]} is below a picker's band; skipped")
-            continue
-        segments = []
+        net, sta, loc, _ = station.split(".")
+        segments, low_rate = [], set()
         day = UTCDateTime(start.year, start.month, start.day) - 86400   # the day before may hold data after midnight
         while day < end:
             for c in channels:
                 path = os.path.join(str(root), client.FMTSTR.format(
                     network=net, station=sta, location=loc, channel=c, year=day.year, doy=day.julday,
                     sds_type=sds_type))
-                if os.path.isfile(path) and (span := _file_span(path, report)) is not None:
-                    segments.append(Segment(path, c, span[0], span[1], 0.0))
+                if c in low_rate or not os.path.isfile(path) or (span := _file_span(path, report)) is None:
+                    continue
+                if _skip_low_rate(f"{net}.{sta}.{loc}.{c}", span[2], cfg, report, path):
+                    low_rate.add(c)   # said once per channel, not once per day
+                    continue
+                segments.append(Segment(path, c, *span))
             day += 86400
         chunks += _chunks(station, segments, cfg, pad, str(root), start, end)
     return ArchivePlan(chunks, report)

@@ -54,7 +54,7 @@ class WorkDir:
     root: Path
     settings: RunSettings
     restart: bool = False
-    done: set[str] = field(default_factory=set)
+    done: set[str] = field(default_factory=set, init=False)   # ids of finished chunks, read from chunk_dir
 
     def __post_init__(self):
         self.root = Path(self.root)

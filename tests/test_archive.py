@@ -161,6 +161,18 @@ def test_low_rate_channels_skipped_with_a_warning(tmp_path):
     assert len(plan.chunks) == 1
 
 
+def test_low_rate_sds_channels_skipped_once_unless_asked(tmp_path):
+    write_sds_archive(tmp_path, UTCDateTime(2024, 1, 1, 20), UTCDateTime(2024, 1, 2, 4), ["L01"], fs=1.0,
+                      channels="LH")
+    span = (UTCDateTime(2024, 1, 1), UTCDateTime(2024, 1, 3))
+    plan = plan_sds(tmp_path, *span, [], ArchiveConfig())
+    assert plan.chunks == [] and len(plan.report.warnings) == 3                      # once per channel, 2 days
+    assert all("1 Hz is far below" in m for _, m in plan.report.warnings)
+    plan = plan_sds(tmp_path, *span, [], ArchiveConfig(min_rate=1.0))                # on request
+    assert [(c.t0, c.t1) for c in plan.chunks] == [(UTCDateTime(2024, 1, 1, 20), UTCDateTime(2024, 1, 2)),
+                                                   (UTCDateTime(2024, 1, 2), UTCDateTime(2024, 1, 2, 4))]
+
+
 def test_fifo_is_reported_by_name(tmp_path):
     fifo = tmp_path / "pipe.mseed"
     os.mkfifo(fifo)

@@ -125,12 +125,13 @@ def expand_paths(inputs: Sequence[str | Path], report: InputReport) -> list[Path
     return list(dict.fromkeys(files))
 
 
-def read_file(path: Path, report: InputReport) -> Stream | None:
-    """``obspy.read`` one file; an unreadable or empty file is reported and skipped (returns ``None``)."""
+def read_file(path: Path, report: InputReport, headonly: bool = False) -> Stream | None:
+    """``obspy.read`` one file (``headonly``: headers only); an unreadable or empty file is reported and skipped
+    (returns ``None``)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            st = obspy.read(str(path))
+            st = obspy.read(str(path), headonly=headonly)
         except TypeError as err:  # obspy's way of saying "no reader recognises this file"
             if "Unknown format" in str(err):
                 report.error(path, "not a waveform format ObsPy can read; skipped")
@@ -150,13 +151,19 @@ def read_file(path: Path, report: InputReport) -> Stream | None:
     return st
 
 
+def station_key(network: str, station: str, location: str, channel: str) -> str:
+    """``NET.STA.LOC.XX``, XX being the first two letters (band and instrument) of the channel code: the unit
+    that is merged into one 3-component record."""
+    return f"{network}.{station}.{location}.{channel[:2]}"
+
+
 def group_by_station(streams: Iterable[Stream]) -> dict[str, Stream]:
-    """``{NET.STA.LOC.XX: Stream}``, XX being the first two letters of the channel code."""
+    """``{NET.STA.LOC.XX: Stream}`` (see :func:`station_key`)."""
     groups: dict[str, Stream] = defaultdict(Stream)
     for st in streams:
         for tr in st:
             s = tr.stats
-            groups[f"{s.network}.{s.station}.{s.location}.{s.channel[:2]}"] += tr
+            groups[station_key(s.network, s.station, s.location, s.channel)] += tr
     return dict(sorted(groups.items()))
 
 
@@ -167,8 +174,9 @@ def remove_glitches(x: np.ndarray, ratio: float = 30.0, context: int = 100,
 
     A jump between two samples is *large* when it is ``ratio`` times the mean absolute sample-to-sample change
     on either side of it (``context`` samples, its own neighbourhood excluded); ground motion never jumps out of
-    quiet into quiet: an onset is followed by shaking. Two large opposite jumps one or two samples apart are a spike (replaced by the 5-sample median); a large
-    jump with small ones either side after which the baseline stays moved is a step (the rest is shifted back). Works on cache-sized blocks.
+    quiet into quiet: an onset is followed by shaking. Two large opposite jumps one or two samples apart are a
+    spike (replaced by the 5-sample median); a large jump with small ones either side after which the baseline
+    stays moved is a step (the rest is shifted back). Works on cache-sized blocks.
     """
     n = x.size
     if n < 2 * context + 5:
@@ -301,8 +309,7 @@ def station_record(key: str, stream: Stream, window: WindowConfig, report: Input
             row = data[window.components.index(comp)]
             if row.size and row.min() == row.max():
                 report.warn(", ".join(sources), f"{key} {comp}: constant value {row[0]:g}; no signal to use")
-    covered = np.zeros(n, dtype=bool)
-    covered[:] = True
+    covered = np.ones(n, dtype=bool)
     for comp in spans:
         has = np.zeros(n, dtype=bool)
         for t0, t1 in spans[comp]:

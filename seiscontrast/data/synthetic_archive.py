@@ -45,7 +45,8 @@ def write_sds_archive(root: str | Path, start: UTCDateTime, end: UTCDateTime, st
     archive needs the memory of one day. Returns one row per station and event: ``station, p_time, s_time``.
     """
     events = clear_events(len(event_times), seed, fs)
-    sos = butter(4, [1.0, 20.0], btype="bandpass", fs=fs, output="sos")
+    # 1-20 Hz noise (scaled down for low-rate channels, e.g. 1 Hz LH)
+    sos = butter(4, [min(1.0, 0.05 * fs), min(20.0, 0.4 * fs)], btype="bandpass", fs=fs, output="sos")
     rows = []
     for k, sta in enumerate(stations):
         rng = np.random.default_rng([seed, k])
