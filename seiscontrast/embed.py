@@ -20,15 +20,14 @@ import h5py
 import numpy as np
 import torch
 
-from .checkpoints import load_model_file
-from .config import config_from_dict
+from .checkpoints import load_model
 from .data.obspy_source import read_records, window_starts
 from .data.seisbench_source import open_datasets
 from .data.sources import is_seisbench_source
 from .data.windows import WindowConfig, fit_length
 from .files import atomic_write
 from .logs import get_logger, progress_bar
-from .model import ModelConfig, SeisContrastModel, build_model
+from .model import SeisContrastModel
 
 log = get_logger(__name__)
 
@@ -40,19 +39,8 @@ def load_backbone(path: str | Path) -> tuple[SeisContrastModel, WindowConfig]:
         from .picker import DEFAULT_MODEL
 
         path = DEFAULT_MODEL
-    payload = load_model_file(path)
-    cfg = payload["config"]
-    if payload["kind"] == "picker":
-        if cfg["picker"]["arch"] != "seiscontrast":
-            raise ValueError(f"{path}: a {cfg['picker']['arch']} picker has no seiscontrast backbone to embed with")
-        model = build_model(config_from_dict(ModelConfig, cfg["picker"]["model"]))
-        prefix = "backbone."
-        state = {k[len(prefix):]: v for k, v in payload["state_dict"].items() if k.startswith(prefix)}
-        model.load_state_dict(state, strict=False)
-    else:
-        model = build_model(config_from_dict(ModelConfig, cfg["model"]))
-        model.load_state_dict(payload["state_dict"])
-    return model.eval(), config_from_dict(WindowConfig, cfg["window"])
+    loaded = load_model(path)
+    return loaded.backbone.eval(), loaded.spec.window
 
 
 @torch.no_grad()

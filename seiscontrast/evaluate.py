@@ -17,42 +17,21 @@ Thresholds are chosen on dev only; test numbers are reported, never tuned on.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .config import config_from_dict
+from .checkpoints import LoadedModel, load_model
 from .data.seisbench_source import P_COLUMNS, S_COLUMNS, open_datasets, split
 from .data.windows import WindowConfig, fit_length
 from .logs import get_logger, progress_bar
-from .picker import SeisContrastPicker
 
 log = get_logger(__name__)
 SEED = 42
 SCORE_WINDOW_S = 10.0
 OUTLIER_S = 0.5
-
-
-@dataclass
-class LoadedPicker:
-    """A picker network with its window settings."""
-
-    net: torch.nn.Module
-    window: WindowConfig
-    config: dict
-    path: str
-
-
-def load_picker(path: str | Path, device: str = "cpu") -> LoadedPicker:
-    """Load a ``picker.pt`` (or a fine-tuning Lightning checkpoint) into an eval-mode network."""
-    from .finetune import FinetuneConfig
-
-    model = SeisContrastPicker.from_file(path)
-    window = config_from_dict(FinetuneConfig, model.config).window
-    return LoadedPicker(model.net.to(device).eval(), window, model.config, str(path))
 
 
 def _picks(row: pd.Series, columns) -> list[float]:
@@ -94,10 +73,10 @@ def _trace_len(row, fs) -> int:
 
 
 @torch.no_grad()
-def predict_windows(picker: LoadedPicker, dataset, targets: pd.DataFrame, batch_size: int = 32,
+def predict_windows(picker: LoadedModel, dataset, targets: pd.DataFrame, batch_size: int = 32,
                     device: str = "cpu", progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Run the picker on every target window: ``(probs [W, 3, N], detection [W, N])``."""
-    n = picker.window.length
+    n = picker.spec.window.length
     cache: dict[int, np.ndarray] = {}
     probs, det = [], []
     order = range(0, len(targets), batch_size)
@@ -201,18 +180,19 @@ def metrics(scored: pd.DataFrame, det_threshold: float, ps_threshold: float) -> 
 def evaluate(model_path: str | Path, sources: list[str], out_dir: str | Path | None = None,
              batch_size: int = 32, device: str = "cpu", progress: bool = True, plots: bool = True) -> dict:
     """Evaluate a picker on the dev and test splits; writes ``results.json``, ``results.csv`` and plots."""
-    picker = load_picker(model_path, device)
-    data = open_datasets(sources, picker.window)
+    picker = load_model(model_path, kind="picker", device=device)
+    window = picker.spec.window
+    data = open_datasets(sources, window)
     scored = {}
     for name in ("dev", "test"):
         part = split(data, name)
-        targets = make_targets(part.metadata, picker.window)
+        targets = make_targets(part.metadata, window)
         probs, det = predict_windows(picker, part, targets, batch_size, device, progress)
-        scored[name] = scores(targets, probs, det, picker.window.sampling_rate)
+        scored[name] = scores(targets, probs, det, window.sampling_rate)
         if name == "test" and plots and out_dir is not None:
             from .plots import plot_evaluation
 
-            plot_evaluation(scored[name], probs, part, targets, picker.window, Path(out_dir))
+            plot_evaluation(scored[name], probs, part, targets, window, Path(out_dir))
     dev = scored["dev"]
     d = dev[dev.task == "detection"]
     det_thr = _best_threshold(d.det_score.to_numpy(), d.label.to_numpy(), _f1)

@@ -21,17 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import lightning as L
 import torch
 
-from .checkpoints import load_model_file, save_model_file
+from .checkpoints import ModelSpec, read_model_file, save_model_file
 from .config import config_from_dict, config_to_dict
 from .data.seisbench_source import DatasetConfig, open_datasets, picking_generator, split
 from .data.windows import WindowConfig
-from .heads import PickerConfig, PickerOutput, build_picker
+from .heads import PickerConfig, PickerOutput, build_picker, picker_labels
 from .logs import get_logger
-from .pretrain import PretrainConfig, TrainerConfig, build_trainer, fit_keeping_metrics, loader, start_run
-from .schedules import OptimConfig, WarmupCosineLR, param_groups
+from .schedules import OptimConfig, param_groups
+from .training import TrainerConfig, TrainingModule, WindowDataModule, fit, start_run
 
 log = get_logger(__name__)
 
@@ -121,12 +120,26 @@ def picking_loss(out: PickerOutput, labels: torch.Tensor, detections: torch.Tens
     return total, pick
 
 
-class PickerModule(L.LightningModule):
+class PickingData(WindowDataModule):
+    """Labelled windows around picks (and random ones) from the ``train`` and ``dev`` splits."""
+
+    def __init__(self, cfg: FinetuneConfig):
+        super().__init__(cfg.trainer, cfg.seed)
+        self.cfg = cfg
+
+    def datasets(self):
+        cfg = self.cfg
+        data = open_datasets(cfg.data.sources, cfg.window, cfg.data.missing_components, cfg.data.cache)
+        train = picking_generator(split(data, "train", cfg.data), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
+        dev = picking_generator(split(data, "dev"), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
+        return train, dev
+
+
+class PickerModule(TrainingModule):
     """LightningModule training any picker network (``net``) with :func:`picking_loss`."""
 
     def __init__(self, config: dict):
-        super().__init__()
-        self.save_hyperparameters({"config": config, "kind": "picker", "model_prefix": "net."})
+        super().__init__(config, kind="picker", model_prefix="net.")
         self.cfg: FinetuneConfig = config_from_dict(FinetuneConfig, config)
         self.net = build_picker(self.cfg.picker, self.cfg.window.sampling_rate)
         # parts that never train are frozen before any wrapping (DDP), and so are the pretraining-only
@@ -146,9 +159,7 @@ class PickerModule(L.LightningModule):
     def _step(self, batch, stage: str):
         out = self.net(batch["X"])
         total, pick = picking_loss(out, batch["y"], batch.get("detections"), self.cfg.labels.detection_weight)
-        on_step = stage == "train"
-        self.log_dict({f"{stage}/loss": total.detach(), f"{stage}/pick_loss": pick.detach()}, on_step=on_step,
-                      on_epoch=not on_step, prog_bar=True, batch_size=len(batch["X"]), sync_dist=not on_step)
+        self.log_stage(stage, {"loss": total, "pick_loss": pick}, len(batch["X"]), prog_bar=("loss", "pick_loss"))
         return total
 
     def training_step(self, batch, batch_idx):
@@ -157,7 +168,7 @@ class PickerModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
 
-    def configure_optimizers(self):
+    def parameter_groups(self) -> list[dict]:
         """One pair of AdamW groups per part, each with its ``start_step`` (lr 0 before it)."""
         o, s = self.cfg.optim, self.cfg.schedule
         stages, groups = self.net.stages(), []
@@ -168,15 +179,12 @@ class PickerModule(L.LightningModule):
             for g in param_groups(torch.nn.ModuleList(stages[name]), o.weight_decay, lr):
                 if g["params"]:
                     groups.append({**g, "part": name, "start_step": start})
-        opt = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": WarmupCosineLR(opt, o.warmup_steps, o.max_steps,
-                                                                               o.min_lr_ratio), "interval": "step"}}
+        return groups
 
 
 def load_pretrained_into(cfg: FinetuneConfig, module: PickerModule) -> None:
     """Replace the backbone weights by the pretrained ones (the config was taken from the same file)."""
-    payload = load_model_file(cfg.pretrained)
-    missing, unexpected = module.net.backbone.load_state_dict(payload["state_dict"], strict=False)
+    missing, unexpected = module.net.backbone.load_state_dict(read_model_file(cfg.pretrained)[1], strict=False)
     if missing or unexpected:
         raise ValueError(f"{cfg.pretrained}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
 
@@ -184,10 +192,10 @@ def load_pretrained_into(cfg: FinetuneConfig, module: PickerModule) -> None:
 def resolve_pretrained(cfg: FinetuneConfig) -> FinetuneConfig:
     """Take the backbone config from the pretrained model file, so the weights fit."""
     if cfg.pretrained:
-        payload = load_model_file(cfg.pretrained)
-        if payload["kind"] != "pretrained":
-            raise ValueError(f"{cfg.pretrained} is a {payload['kind']} model, not a pretrained backbone")
-        cfg.picker.model = config_from_dict(PretrainConfig, payload["config"]).model
+        spec = read_model_file(cfg.pretrained)[0]
+        if spec.kind != "pretrained":
+            raise ValueError(f"{cfg.pretrained} is a {spec.kind} model, not a pretrained backbone")
+        cfg.picker.model = spec.model
         if cfg.picker.arch != "seiscontrast":
             raise ValueError("--pretrained needs picker.arch=seiscontrast")
     return cfg
@@ -197,26 +205,20 @@ def run_finetuning(cfg: FinetuneConfig, out_dir: str | Path, resume: bool = Fals
     """Train a picker and write ``out_dir/picker.pt`` (weights of the best dev-loss checkpoint)."""
     cfg = resolve_pretrained(cfg)
     out, last = start_run(cfg, out_dir, resume)
-    data = open_datasets(cfg.data.sources, cfg.window, cfg.data.missing_components, cfg.data.cache)
-    train = picking_generator(split(data, "train", cfg.data), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
-    dev = picking_generator(split(data, "dev"), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
-    t = cfg.trainer
-    trainer = build_trainer(t, cfg.optim.max_steps, cfg.optim.grad_clip, out, progress,
-                            [], t.val_every_n_steps or None,
-                            monitor="val/loss", mode="min")
-    module = PickerModule(config_to_dict(cfg))
+    data, module = PickingData(cfg), PickerModule(config_to_dict(cfg))
+    data.setup("fit")
     if cfg.pretrained and not resume:
         load_pretrained_into(cfg, module)
     log.info("fine-tuning %s (%s schedule, %s) on %d training traces for %d steps", cfg.picker.arch,
-             cfg.schedule.name, "pretrained" if cfg.pretrained else "random init", len(train), cfg.optim.max_steps)
-    fit_keeping_metrics(trainer, module, out, last if resume else None,
-                        train_dataloaders=loader(train, t.batch_size, t.num_workers, True),
-                        val_dataloaders=loader(dev, t.batch_size, t.num_workers, False))
+             cfg.schedule.name, "pretrained" if cfg.pretrained else "random init", len(data.train_set),
+             cfg.optim.max_steps)
+    trainer = fit(module, data, out, last if resume else None, progress, monitor="val/loss", mode="min")
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    state = load_model_file(best)["state_dict"] if best else module.net.state_dict()
+    state = read_model_file(best)[1] if best else module.net.state_dict()
     path = out / "picker.pt"
     if trainer.global_rank == 0:
-        save_model_file(path, "picker", config_to_dict(cfg), state,
-                        {"global_step": trainer.global_step, "best_checkpoint": Path(best).name if best else None})
+        spec = ModelSpec("picker", cfg.window, picker=cfg.picker, labels=picker_labels(cfg.picker))
+        save_model_file(path, spec, state, {"global_step": trainer.global_step,
+                                            "best_checkpoint": Path(best).name if best else None}, config_to_dict(cfg))
         log.info("wrote %s", path)
     return path

@@ -150,3 +150,8 @@ def build_picker(cfg: PickerConfig, sampling_rate: float = 100.0) -> nn.Module:
     if cfg.arch == "phasenet":
         return PhaseNetPicker(sampling_rate)
     return BackbonePicker(cfg.model, cfg.head)
+
+
+def picker_labels(cfg: PickerConfig) -> str:
+    """The output curves of the picker network ``cfg`` describes: its phases, noise, detection (``"PSND"``)."""
+    return "".join((PhaseNetPicker if cfg.arch == "phasenet" else BackbonePicker).phases) + "ND"

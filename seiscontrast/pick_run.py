@@ -10,8 +10,6 @@ the folder, and whichever finishes last — or a plain re-run — writes the out
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -21,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from .archive import ArchiveConfig, ArchivePlan, Chunk
+from .archive import ArchiveConfig, ArchivePlan, Chunk, release_memory
 from .files import atomic_write
 from .logs import get_logger, progress_bar
 from .pick import ChunkResult, PickResult, PickSettings, collect, pick_chunk
@@ -125,16 +123,6 @@ def _pick_in_worker(chunk: Chunk) -> ChunkResult:
         return pick_chunk(_WORKER["model"], chunk, s.pick, s.archive, plot)
     finally:
         release_memory()
-
-
-def release_memory() -> None:
-    """Hand a finished chunk's memory back to the system: without it, glibc keeps freed arenas and the resident
-    size of a long run creeps up chunk after chunk."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-        pass
 
 
 def _results(todo: list[Chunk], model, model_spec: str, settings: RunSettings, jobs: int) -> Iterator[ChunkResult]:

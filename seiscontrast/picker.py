@@ -16,7 +16,7 @@ import seisbench.models as sbm
 import seisbench.util as sbu
 import torch
 
-from .config import config_from_dict
+from .config import config_from_dict, config_to_dict
 from .data.windows import WindowConfig
 from .heads import PickerConfig, build_picker
 
@@ -29,7 +29,9 @@ class SeisContrastPicker(sbm.WaveformModel):
     (``D``) on Z/N/E windows.
 
     Args:
-        config: the fine-tuning config dict stored with the weights (architecture, window length, rate).
+        config: the model spec as a dict (:class:`~.checkpoints.ModelSpec`: window and picker network); the whole
+            fine-tuning config of older files works too, as it has the same two parts.
+        net: the network, if already built and loaded (:func:`~.checkpoints.load_model`).
     """
 
     _annotate_args = sbm.WaveformModel._annotate_args.copy()
@@ -41,13 +43,12 @@ class SeisContrastPicker(sbm.WaveformModel):
     _annotate_args["batch_size"] = (_annotate_args["batch_size"][0], 64)
     _annotate_args["stacking"] = (_annotate_args["stacking"][0], "max")
 
-    def __init__(self, config: dict, **kwargs):
-        # only the parts picking needs: the whole FinetuneConfig would import Lightning (3 s of start-up)
+    def __init__(self, config: dict, net: torch.nn.Module | None = None, **kwargs):
         window = config_from_dict(WindowConfig, config.get("window", {}))
-        picker = config_from_dict(PickerConfig, config.get("picker", {}))
         citation = ("seiscontrast: self-supervised waveform representation learning for seismology "
                     "(xLSTM U-Net picker). See CITATION.cff.")
-        net = build_picker(picker, window.sampling_rate)
+        if net is None:
+            net = build_picker(config_from_dict(PickerConfig, config.get("picker", {})), window.sampling_rate)
         labels = "".join(net.phases) + "ND"   # the network's phases, noise, detection
         super().__init__(citation=citation, in_samples=window.length, output_type="array",
                          pred_sample=(0, window.length), labels=labels, sampling_rate=window.sampling_rate,
@@ -99,18 +100,13 @@ class SeisContrastPicker(sbm.WaveformModel):
     @classmethod
     def from_file(cls, path: str | Path) -> SeisContrastPicker:
         """Load a ``picker.pt`` (ours) or the ``.pt`` of a SeisBench-format pair (``name.json`` + ``name.pt``)."""
-        from .checkpoints import load_model_file
+        from .checkpoints import load_model
 
         path = Path(path)
         if path.suffix == ".json" or (path.with_suffix(".json").is_file() and not _is_ours(path)):
             return cls.load(path.with_suffix(""), weights_only=True)
-        payload = load_model_file(path)
-        if payload["kind"] != "picker":
-            raise ValueError(f"{path} is a {payload['kind']} model; picking needs a fine-tuned picker "
-                             "(`seiscontrast finetune`)")
-        model = cls(payload["config"])
-        model.net.load_state_dict(payload["state_dict"])
-        return model.eval()
+        loaded = load_model(path, kind="picker")
+        return cls(config_to_dict(loaded.spec), net=loaded.net).eval()
 
     @classmethod
     def default(cls) -> SeisContrastPicker:

@@ -26,16 +26,12 @@ def _series(metrics: pd.DataFrame, column: str) -> pd.Series:
     return s.groupby("step")[column].mean()
 
 
-def _read_metrics(run: Path) -> pd.DataFrame:
-    if not (run / "metrics.csv").is_file():
-        raise FileNotFoundError(f"{run}: no metrics.csv (is this a pretraining run folder?)")
-    return pd.read_csv(run / "metrics.csv")
-
-
 def plot_pretraining(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Curves from ``metrics.csv`` and codebook usage from ``codebook_usage.csv`` → ``pretraining.png``."""
     run = Path(run_dir)
-    metrics = _read_metrics(run)
+    from .training import read_metrics
+
+    metrics = read_metrics(run)
     fig, axes = plt.subplots(2, 4, figsize=(17, 7))
     for ax, (title, columns) in zip(axes.flat, PRETRAIN_PANELS):
         for col in columns:
@@ -81,7 +77,9 @@ def plot_pretraining_comparison(run_dirs: list[str | Path], out: str | Path, smo
 
     Training curves are smoothed with a centred rolling mean over ``smooth`` logged steps.
     """
-    runs = {Path(r).name: _read_metrics(Path(r)) for r in run_dirs}  # all read before a figure is opened
+    from .training import read_metrics
+
+    runs = {Path(r).name: read_metrics(Path(r)) for r in run_dirs}  # all read before a figure is opened
     fig, axes = plt.subplots(1, len(COMPARE_PANELS), figsize=(4.5 * len(COMPARE_PANELS), 3.6))
     for name, metrics in runs.items():
         for ax, (_, col) in zip(axes, COMPARE_PANELS):

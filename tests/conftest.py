@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import obspy
 import pytest
@@ -13,6 +15,12 @@ from seiscontrast.data.synthetic import SynthConfig, write_synthetic_dataset
 TINY_PRETRAIN = ["window.length=1024", "model.max_frames=256", "model.encoder.channels=[16,16]", "model.context.dim=16",
                  "model.context.num_heads=2", "model.context.depths=[1,1,1]", "model.quantizer.dim=16",
                  "model.final_dim=16", "optim.warmup_steps=1", "trainer.batch_size=4", "trainer.val_every_n_steps=0"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_in_tmp(tmp_path_factory):
+    """Converted archives go to a temporary cache, never the user's (subprocesses inherit it)."""
+    os.environ["SEISCONTRAST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

@@ -41,3 +41,26 @@ def test_read_picks_from_quakeml(tmp_path):
     Catalog(events=[ev]).write(str(tmp_path / "picks.xml"), format="QUAKEML")
     table = read_picks(tmp_path / "picks.xml")
     assert table.phase.tolist() == ["P", "S"] and table.station.tolist() == ["AAA", "AAA"]
+
+
+def test_continuous_traces_run_on_across_days(tmp_path):
+    """Read one station-day at a time, a continuous record still gives consecutive whole traces on one grid:
+    none lost or doubled at midnight, and a pick at 00:00:30 ends up in one event trace."""
+    (tmp_path / "arch").mkdir()
+    start = UTCDateTime(2021, 5, 3, 23, 50, 0.25)
+    for i, (sta, secs) in enumerate((("AAA", 1200), ("CCC", 45))):
+        make_stream(start=start, seconds=secs, station=sta, seed=i).write(str(tmp_path / "arch" / f"{sta}.mseed"),
+                                                                          format="MSEED")
+    _, _, n = convert_archive([tmp_path / "arch"], tmp_path / "ds", None, WindowConfig(), progress=False)
+    meta = open_dataset(tmp_path / "ds", WindowConfig()).metadata
+    aaa = meta[meta.station_code == "AAA"]
+    starts = sorted(UTCDateTime(t) - start for t in aaa.trace_start_time)
+    assert starts == [60.0 * k for k in range(20)]
+    assert len(meta[meta.station_code == "CCC"]) == 1          # shorter than one trace: kept as it is
+    picks = pd.DataFrame({"network": ["XX"], "station": ["AAA"], "phase": ["P"],
+                          "time": [str(UTCDateTime(2021, 5, 4, 0, 0, 30))]})
+    picks.to_csv(tmp_path / "picks.csv", index=False)
+    convert_archive([tmp_path / "arch" / "AAA.mseed"], tmp_path / "ev", tmp_path / "picks.csv", WindowConfig(),
+                    progress=False)
+    events = open_dataset(tmp_path / "ev", WindowConfig()).metadata
+    assert len(events) == 1 and events.trace_p_arrival_sample.iloc[0] == 1500

@@ -131,13 +131,14 @@ def finetuned(synth_dir, pretrained, tmp_path_factory):
 
 
 def test_finetune_from_pretrained_writes_picker(finetuned, pretrained):
-    from seiscontrast.checkpoints import load_model_file
+    from seiscontrast.checkpoints import load_model
 
-    pick = load_model_file(finetuned)
-    pre = load_model_file(pretrained)
-    assert pick["kind"] == "picker" and pick["config"]["pretrained"] == str(pretrained)
-    assert pick["config"]["picker"]["model"] == pre["config"]["model"]   # architecture taken from the file
-    assert pick["meta"]["best_checkpoint"]
+    pick, pre = load_model(finetuned, kind="picker"), load_model(pretrained, kind="pretrained")
+    assert pick.spec.picker.model == pre.spec.model          # architecture taken from the file
+    assert pick.spec.labels == "PSND" and pick.meta["best_checkpoint"]
+    assert torch.load(finetuned, weights_only=True)["config"]["pretrained"] == str(pretrained)   # provenance
+    with pytest.raises(ValueError, match="pretrained model; this needs a fine-tuned picker"):
+        load_model(pretrained, kind="picker")
 
 
 def test_evaluate_protocol(finetuned, synth_dir, tmp_path):

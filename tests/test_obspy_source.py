@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import make_stream
 from obspy import UTCDateTime
 
-from seiscontrast.data import InputReport, ObsPyWindowDataset, WindowConfig, cut_windows, read_records
+from seiscontrast.data import InputReport, WindowConfig, cut_windows, open_dataset, read_records
 
 W = WindowConfig(length=1000)
 
@@ -99,9 +101,25 @@ def test_problem_records_are_fixed_and_noted(tmp_path, problem):
     assert not any(expected in m for _, m in getattr(report, "notes" if kind == "warnings" else "warnings"))
 
 
-def test_window_dataset_from_directory(tmp_path):
+def test_pretraining_windows_from_an_archive_folder(tmp_path):
+    """Archives reach pretraining through one converted, lazily read SeisBench copy, made once per file state."""
+    import os
+
+    from seiscontrast.data.seisbench_source import DatasetConfig
+    from seiscontrast.data.sources import converted_archive, pretraining_datasets
+
+    arch = tmp_path / "arch"
+    arch.mkdir()
     for i, sta in enumerate(["AAA", "BBB"]):
-        make_stream(station=sta, seconds=50, seed=i).write(str(tmp_path / f"{sta}.mseed"), format="MSEED")
-    ds = ObsPyWindowDataset([tmp_path], W)
-    assert len(ds) == 10 and ds[0]["X"].shape == (3, 1000)
-    assert sorted(set(ds.stations)) == ["XX.AAA..HH", "XX.BBB..HH"]
+        make_stream(station=sta, seconds=50, seed=i).write(str(arch / f"{sta}.mseed"), format="MSEED")
+    train, val = pretraining_datasets(DatasetConfig(sources=[str(arch)]), W)
+    assert len(train) + (len(val) if val is not None else 0) == 10      # 5 consecutive 10 s traces per station
+    assert train[0]["X"].shape == (3, 1000)
+    folder = converted_archive([str(arch)], W)
+    assert folder.parent.parent == Path(os.environ["SEISCONTRAST_CACHE"])
+    stations = set(open_dataset(folder, W).metadata.station_code)
+    assert stations == {"AAA", "BBB"}
+    mtime = (folder / "waveforms.hdf5").stat().st_mtime_ns
+    assert converted_archive([str(arch)], W) == folder and (folder / "waveforms.hdf5").stat().st_mtime_ns == mtime
+    make_stream(station="CCC", seconds=50).write(str(arch / "CCC.mseed"), format="MSEED")
+    assert converted_archive([str(arch)], W) != folder                  # a new file: a new copy

@@ -78,9 +78,10 @@ def test_no_picks_from_empty_data(tiny_picker_file, fill):
 
 
 def test_pretrained_backbone_is_not_a_picker(tmp_path):
-    from seiscontrast.checkpoints import save_model_file
+    from seiscontrast.checkpoints import ModelSpec, save_model_file
+    from seiscontrast.model import ModelConfig
 
-    save_model_file(tmp_path / "m.pt", "pretrained", {}, {})
+    save_model_file(tmp_path / "m.pt", ModelSpec("pretrained", model=ModelConfig()), {})
     with pytest.raises(ValueError, match="pretrained"):
         load_picker_model(str(tmp_path / "m.pt"))
     with pytest.raises(FileNotFoundError, match="nope"):

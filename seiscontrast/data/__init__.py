@@ -6,7 +6,7 @@
 * :mod:`.synthetic` — realistic labelled synthetic earthquakes in SeisBench format.
 """
 
-from .obspy_source import InputReport, ObsPyWindowDataset, StationRecord, cut_windows, read_records
+from .obspy_source import InputReport, StationRecord, cut_windows, read_records
 from .seisbench_source import (
     DatasetConfig,
     block_fraction_mask,
@@ -19,7 +19,7 @@ from .seisbench_source import (
 from .windows import WindowConfig, fit_length, normalize_window
 
 __all__ = [
-    "DatasetConfig", "InputReport", "ObsPyWindowDataset", "StationRecord", "WindowConfig", "block_fraction_mask",
+    "DatasetConfig", "InputReport", "StationRecord", "WindowConfig", "block_fraction_mask",
     "cut_windows", "fit_length", "normalize_window", "open_dataset", "open_datasets", "picking_generator",
     "pretraining_generator", "read_records", "split",
 ]

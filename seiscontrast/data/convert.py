@@ -19,7 +19,7 @@ import seisbench.data as sbd
 from obspy import UTCDateTime
 
 from ..logs import get_logger, progress_bar
-from .obspy_source import InputReport, StationRecord, read_records
+from .obspy_source import InputReport, StationRecord, station_record
 from .windows import WindowConfig
 
 log = get_logger(__name__)
@@ -34,6 +34,7 @@ class ConvertConfig:
         pre_pick: seconds kept before the first pick of an event.
         max_s_minus_p: an S pick up to this many seconds after a P pick belongs to the same event.
         split_fractions: train/dev/test shares, drawn per trace with ``seed``.
+        trace_overlap: seconds shared by consecutive traces of a station without picks.
     """
 
     trace_length: float = 60.0
@@ -41,6 +42,7 @@ class ConvertConfig:
     max_s_minus_p: float = 40.0
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     seed: int = 0
+    trace_overlap: float = 0.0
 
 
 def read_picks(path: str | Path) -> pd.DataFrame:
@@ -82,32 +84,54 @@ def _events(picks: pd.DataFrame, max_s_minus_p: float) -> list[dict]:
     return events
 
 
-def _segments(rec: StationRecord, picks: pd.DataFrame, cfg: ConvertConfig):
-    """Yield ``(start_sample, {column: sample})`` for each trace to cut from one station record."""
-    n_len = int(round(cfg.trace_length * rec.sampling_rate))
+def _segments(rec: StationRecord, picks: pd.DataFrame, cfg: ConvertConfig, t0: UTCDateTime, t1: UTCDateTime,
+              anchor: UTCDateTime):
+    """Yield ``(start_sample, {column: sample})`` for each trace a chunk ``[t0, t1)`` owns in its record ``rec``.
+
+    With picks, a chunk owns the events whose first pick falls in it; without, the consecutive traces (on a grid
+    from the record's start, ``anchor``) that start in it. The record is read with a trace length of margin, so a
+    trace that starts near ``t1`` is still whole.
+    """
+    fs = rec.sampling_rate
+    n_len = int(round(cfg.trace_length * fs))
     n_total = rec.data.shape[1]
     if len(picks):
         for ev in _events(picks, cfg.max_s_minus_p):
             first = ev["P"] if ev["P"] is not None else ev["S"]
-            start = int(round((first - rec.start - cfg.pre_pick) * rec.sampling_rate))
+            if not t0 <= first < t1:
+                continue
+            start = int(round((first - rec.start - cfg.pre_pick) * fs))
             start = min(max(0, start), max(0, n_total - n_len))
             cols = {}
             for phase in ("P", "S"):
                 if ev[phase] is not None:
-                    s = (ev[phase] - rec.start) * rec.sampling_rate - start
+                    s = (ev[phase] - rec.start) * fs - start
                     if 0 <= s < n_len:
                         cols[f"trace_{phase.lower()}_arrival_sample"] = float(s)
             if cols:
                 yield start, cols
-    else:
-        for start in range(0, max(1, n_total - n_len + 1), n_len):
+        return
+    step = max(1, n_len - int(round(cfg.trace_overlap * fs)))
+    k0 = int(np.ceil(round((max(t0, rec.start) - anchor) * fs) / step))     # first grid trace starting in the chunk
+    offset = int(round((anchor - rec.start) * fs))                           # grid origin, in record samples
+    for k in range(k0, k0 + n_total // step + 2):
+        start = offset + k * step
+        if rec.start + start / fs >= t1 or start >= n_total:
+            break
+        if start >= 0 and (start + n_len <= n_total or k == 0):   # whole traces; a record shorter than one: as is
             yield start, {}
 
 
 def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: str | Path | None = None,
                     window: WindowConfig | None = None, cfg: ConvertConfig | None = None,
                     progress: bool = True) -> tuple[Path, InputReport, int]:
-    """Write ``out_dir/metadata.csv`` + ``waveforms.hdf5`` from an archive; returns ``(out_dir, report, n)``."""
+    """Write ``out_dir/metadata.csv`` + ``waveforms.hdf5`` from an archive; returns ``(out_dir, report, n)``.
+
+    The archive is planned from headers (:func:`~seiscontrast.archive.plan_files`) and read one station-day at a
+    time, so memory does not grow with the archive.
+    """
+    from ..archive import ArchiveConfig, plan_files, read_chunk, release_memory
+
     window = window or WindowConfig()
     cfg = cfg or ConvertConfig()
     out = Path(out_dir)
@@ -115,7 +139,9 @@ def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: st
     if (out / "metadata.csv").exists():
         raise FileExistsError(f"{out} already holds a data set (metadata.csv); choose another folder")
     pick_table = read_picks(picks) if picks is not None else None
-    records, report = read_records(inputs, window)
+    archive, pad = ArchiveConfig(), cfg.trace_length + cfg.pre_pick
+    plan = plan_files(inputs, archive, pad)
+    report = plan.report
     rng = np.random.default_rng(cfg.seed)
     n_written = 0
     with sbd.WaveformDataWriter(out / "metadata.csv", out / "waveforms.hdf5") as writer:
@@ -124,7 +150,12 @@ def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: st
                               "unit": "counts", "instrument_response": "not restituted"}
         # the writer's own bar (made on the first trace, shown even in batch logs) is ours: one bar, terminal only
         writer._pbar = progress_bar(enabled=progress, desc="traces converted", unit="trace")
-        for rec in records:
+        for chunk in plan.chunks:
+            stream = read_chunk(chunk, pad, archive, report)
+            rec = station_record(chunk.station, stream, window, report) if len(stream) else None
+            del stream
+            if rec is None:
+                continue
             net, sta, loc, band = rec.station.split(".")
             station_picks = pd.DataFrame(columns=["phase", "time"])
             if pick_table is not None:
@@ -133,18 +164,21 @@ def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: st
                     sel &= pick_table.location == loc
                 station_picks = pick_table[sel]
             n_len = int(round(cfg.trace_length * rec.sampling_rate))
-            for start, cols in _segments(rec, station_picks, cfg):
-                data = rec.data[:, start:start + n_len]
+            for start, cols in _segments(rec, station_picks, cfg, chunk.t0, chunk.t1, chunk.anchor or rec.start):
+                data = rec.data[:, start:start + n_len].copy()   # a view would keep the day alive in the bucket
                 r = rng.random()
                 split = ("train" if r < cfg.split_fractions[0]
                          else "dev" if r < cfg.split_fractions[0] + cfg.split_fractions[1] else "test")
-                meta = {"trace_name": f"{rec.station}_{start}", "trace_start_time": str(rec.start + start / rec.sampling_rate),
+                t = rec.start + start / rec.sampling_rate
+                meta = {"trace_name": f"{rec.station}_{t.strftime('%Y%m%dT%H%M%S.%f')}", "trace_start_time": str(t),
                         "trace_sampling_rate_hz": rec.sampling_rate, "station_network_code": net,
                         "station_code": sta, "station_location_code": loc, "trace_channel": band,
                         "trace_p_arrival_sample": np.nan, "trace_s_arrival_sample": np.nan, "split": split}
                 meta.update(cols)
                 writer.add_trace(meta, data)
                 n_written += 1
+            del rec
+            release_memory()
         writer._pbar.close()
     if n_written == 0:
         raise ValueError(f"no traces could be written from {list(map(str, inputs))}")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import obspy
-import torch
 from obspy import Stream, UTCDateTime
 from scipy.signal import resample_poly
 
@@ -360,30 +359,3 @@ def cut_windows(record: StationRecord, window: WindowConfig, overlap: int = 0,
         windows = normalize_window(windows, window.normalization)
     times = [record.start + float(s) / record.sampling_rate for s in starts]
     return np.ascontiguousarray(windows, dtype=np.float32), times
-
-
-class ObsPyWindowDataset(torch.utils.data.Dataset):
-    """Continuous windows from ObsPy-readable files, for pretraining on raw archives.
-
-    Items are dicts ``{"X": float32 [3, length]}`` like the SeisBench generators produce; ``starts[i]`` and
-    ``stations[i]`` tell where window ``i`` came from.
-    """
-
-    def __init__(self, inputs: Sequence[str | Path], window: WindowConfig, overlap: int = 0):
-        records, self.report = read_records(inputs, window)
-        if not records:
-            raise ValueError(f"no usable waveform data in {list(map(str, inputs))}")
-        arrays, self.starts, self.stations = [], [], []
-        for rec in records:
-            w, t = cut_windows(rec, window, overlap)
-            arrays.append(w)
-            self.starts += t
-            self.stations += [rec.station] * len(t)
-        self.windows = np.concatenate(arrays)
-        log.info("%d windows from %d station record(s)", len(self.windows), len(records))
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        return {"X": self.windows[i]}
