@@ -8,6 +8,7 @@ so that a typo (``modle.width``) or a wrong type fails loudly with the offending
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,11 +85,29 @@ def shipped_config_names() -> list[str]:
 
 
 def config_from_dict(schema: type[T], values: dict[str, Any]) -> T:
-    """Rebuild a config dataclass from a plain dict (e.g. the one stored in a checkpoint)."""
+    """Rebuild a config dataclass from a plain dict (e.g. the one stored in a checkpoint).
+
+    Keys that a config class lists in ``removed_keys`` (settings of earlier releases) are dropped, so model
+    files and checkpoints written before a setting moved still load.
+    """
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.create(values)))
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema),
+                                                   OmegaConf.create(_without_removed(schema, values))))
     except OmegaConfBaseException as err:
         raise ConfigError(_short(err)) from None
+
+
+def _without_removed(schema: Any, values: Any) -> Any:
+    if not (dataclasses.is_dataclass(schema) and isinstance(values, dict)):
+        return values
+    hints = typing.get_type_hints(schema)
+    kept = {}
+    for key, value in values.items():
+        if key in getattr(schema, "removed_keys", ()):
+            continue
+        nested = [t for t in (hints.get(key), *typing.get_args(hints.get(key))) if dataclasses.is_dataclass(t)]
+        kept[key] = _without_removed(nested[0], value) if nested else value
+    return kept
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -98,10 +98,10 @@ class BackbonePicker(nn.Module):
         super().__init__()
         self.backbone = build_model(model_cfg)
         self.head = PickingHead(model_cfg.context.dim, head_cfg)
-        self.normalization = model_cfg.normalization
 
     def forward(self, x: torch.Tensor) -> PickerOutput:
-        return self.head(self.backbone(x), normalize_window(x, self.normalization))
+        x = self.backbone.normalize(x)       # once, for the backbone and the head's waveform input
+        return self.head(self.backbone(x, normalized=True), x)
 
     def stages(self) -> dict[str, list[nn.Module]]:
         """Trainable parts from the head down: ``head``, the context network's parts (``context_*``), ``encoder``."""

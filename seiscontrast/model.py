@@ -32,8 +32,9 @@ class ModelConfig:
     transformer: when set, a Transformer context network replaces the xLSTM U-Net.
     final_dim: width of the space where context outputs and quantized targets are compared.
     feature_dropout: dropout on the projected encoder features (before masking).
-    normalization: input normalisation applied inside the model (``std`` or ``peak``), so the model accepts
-        raw counts as well as normalised windows.
+    normalization: the input normalisation, the network's first step and the only one anywhere (``std``: divide by
+        the standard deviation over all channels; ``peak``: by the absolute maximum), so the model takes raw
+        counts.
     max_frames: longest sequence the parallel reference kernel must handle (chunkwise kernels have no limit).
     """
 
@@ -46,6 +47,10 @@ class ModelConfig:
     feature_dropout: float = 0.1
     normalization: str = "std"
     max_frames: int = 1024
+
+    def __post_init__(self):
+        if self.normalization not in ("std", "peak"):
+            raise ValueError(f"model.normalization must be 'std' or 'peak', got {self.normalization!r}")
 
 
 @dataclass
@@ -123,14 +128,19 @@ class SeisContrastModel(nn.Module):
         """Width of the frame features returned by :meth:`forward`."""
         return self.cfg.context.dim
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised input → ``(raw, layer-normed)`` encoder features, each ``[B, T, enc_dim]``."""
-        raw = self.encoder(normalize_window(x, self.cfg.normalization))
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The input normalisation (``cfg.normalization``) of ``[B, 3, N]`` windows."""
+        return normalize_window(x, self.cfg.normalization)
+
+    def encode(self, x: torch.Tensor, normalized: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input (``normalized``: already through :meth:`normalize`) → ``(raw, layer-normed)`` encoder features,
+        each ``[B, T, enc_dim]``."""
+        raw = self.encoder(x if normalized else self.normalize(x))
         return raw, self.feature_norm(raw)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, normalized: bool = False) -> torch.Tensor:
         """Context features ``[B, T, dim]`` of unmasked input (for heads and embeddings)."""
-        return self.context(self.feature_projection(self.encode(x)[1]))
+        return self.context(self.feature_projection(self.encode(x, normalized)[1]))
 
     def pretrain_forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> PretrainOutput:
         """Masked forward pass for the contrastive objective (``mask`` drawn if not given)."""

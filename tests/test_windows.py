@@ -46,11 +46,44 @@ def test_fit_length_pads_and_cuts():
 
 
 def test_window_config_validation():
+    from seiscontrast.model import ModelConfig
+
     with pytest.raises(ValueError, match="normalization"):
-        WindowConfig(normalization="rms")
+        ModelConfig(normalization="rms")
     with pytest.raises(ValueError, match="components"):
         WindowConfig(components="ZRT")
     assert WindowConfig().duration == pytest.approx(40.96)
+
+
+def test_normalisation_is_one_setting_applied_once(synth_dir, monkeypatch):
+    """Windows leave the generators as recorded; a picker normalises once, for backbone and head alike; stored
+    configs from before the window setting moved to the model still load."""
+    import torch
+
+    import seiscontrast.model as model_module
+    from seiscontrast.config import config_from_dict
+    from seiscontrast.data import open_dataset, picking_generator, pretraining_generator, split
+    from seiscontrast.finetune import FinetuneConfig
+    from seiscontrast.heads import PickerConfig, build_picker
+    from seiscontrast.model import ModelConfig
+
+    window = WindowConfig(length=1024)
+    data = split(open_dataset(synth_dir, window), "train")
+    for gen in (pretraining_generator(data, window), picking_generator(data, window)):
+        x = gen[0]["X"]
+        assert abs(float(x.std()) - 1.0) > 0.01 or abs(float(x.mean())) > 1e-3   # not normalised here
+    calls = []
+    real = model_module.normalize_window
+    monkeypatch.setattr(model_module, "normalize_window", lambda *a, **k: calls.append(1) or real(*a, **k))
+    tiny = ModelConfig(max_frames=256)
+    tiny.encoder.channels, tiny.context.dim, tiny.context.num_heads = [16, 16], 16, 2
+    tiny.context.depths, tiny.quantizer.dim, tiny.final_dim = [1, 1, 1], 16, 16
+    net = build_picker(PickerConfig(model=tiny)).eval()
+    with torch.no_grad():
+        net(torch.randn(2, 3, 1024) * 1e4)
+    assert len(calls) == 1
+    old = config_from_dict(FinetuneConfig, {"window": {"length": 2048, "normalization": "peak"}})
+    assert old.window == WindowConfig(length=2048)
 
 
 def test_configuration_reference_is_current_and_complete():

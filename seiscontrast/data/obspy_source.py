@@ -22,7 +22,7 @@ from obspy import Stream, UTCDateTime
 from scipy.signal import resample_poly
 
 from ..logs import get_logger
-from .windows import WindowConfig, normalize_window
+from .windows import WindowConfig
 
 log = get_logger(__name__)
 
@@ -346,8 +346,7 @@ def window_starts(n_samples: int, length: int, stride: int) -> np.ndarray:
     return starts
 
 
-def cut_windows(record: StationRecord, window: WindowConfig, overlap: int = 0,
-                normalize: bool = True) -> tuple[np.ndarray, list[UTCDateTime]]:
+def cut_windows(record: StationRecord, window: WindowConfig, overlap: int = 0) -> tuple[np.ndarray, list[UTCDateTime]]:
     """Cut a record into ``[n, 3, length]`` windows (zero-padded at the end if short) and their start times."""
     if not 0 <= overlap < window.length:
         raise ValueError(f"overlap must be in [0, {window.length}), got {overlap}")
@@ -355,7 +354,5 @@ def cut_windows(record: StationRecord, window: WindowConfig, overlap: int = 0,
     idx = starts[:, None] + np.arange(window.length)[None, :]
     padded = np.pad(record.data, ((0, 0), (0, max(0, window.length - record.data.shape[-1]))))
     windows = padded[:, idx].transpose(1, 0, 2)
-    if normalize:
-        windows = normalize_window(windows, window.normalization)
     times = [record.start + float(s) / record.sampling_rate for s in starts]
     return np.ascontiguousarray(windows, dtype=np.float32), times

@@ -16,7 +16,7 @@ import seisbench.data as sbd
 import seisbench.generate as sbg
 
 from ..logs import get_logger
-from .windows import WindowConfig, normalize_window
+from .windows import WindowConfig
 
 log = get_logger(__name__)
 
@@ -129,24 +129,6 @@ def split(dataset, name: str, cfg: DatasetConfig | None = None):
     return part
 
 
-class NormalizeWindow:
-    """SeisBench-style augmentation applying :func:`normalize_window` to ``state_dict[key]``.
-
-    Used instead of ``sbg.Normalize`` because it also zeroes NaN/inf samples and uses one scale for all
-    channels, identical to what the models do on ObsPy data.
-    """
-
-    def __init__(self, method: str = "std", key: str = "X"):
-        self.method, self.key = method, key
-
-    def __call__(self, state_dict):
-        x, metadata = state_dict[self.key]
-        state_dict[self.key] = (normalize_window(x, self.method), metadata)
-
-    def __str__(self):
-        return f"NormalizeWindow (method={self.method})"
-
-
 class MarkRecordedSpan:
     """Stores where the recorded samples lie as ``*_sample`` metadata, which every window shift keeps current.
 
@@ -186,11 +168,11 @@ class DropPicksOutsideRecord:
 
 
 def pretraining_generator(dataset, window: WindowConfig) -> sbg.GenericGenerator:
-    """Random windows of ``window.length`` samples (zero-padded when a trace is shorter), normalised."""
+    """Random windows of ``window.length`` samples (zero-padded when a trace is shorter); the network
+    normalises them."""
     gen = sbg.GenericGenerator(dataset)
     gen.add_augmentations([
         sbg.RandomWindow(windowlen=window.length, strategy="pad"),
-        NormalizeWindow(window.normalization),
         sbg.ChangeDtype(np.float32),
     ])
     return gen
@@ -227,7 +209,6 @@ def picking_generator(dataset, window: WindowConfig, sigma: float = 20.0, noise_
         MarkRecordedSpan(),  # after the variable-length cut, so [0, length) is recorded data
         sbg.RandomWindow(windowlen=window.length, strategy="pad"),
         DropPicksOutsideRecord(list(phases)),
-        NormalizeWindow(window.normalization),
         sbg.ChangeDtype(np.float32),
         sbg.ProbabilisticLabeller(label_columns=phases, model_labels=labels, sigma=sigma, dim=0),
     ]

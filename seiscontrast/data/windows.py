@@ -1,8 +1,9 @@
 """The window contract shared by the whole toolkit.
 
-A window is a float32 array ``[3, length]`` with channels ordered Z, N, E, sampled at ``sampling_rate`` Hz,
-demeaned per channel and scaled by one factor for all three channels (so the Z/horizontal amplitude ratio, which
-tells P from S, survives normalisation).
+A window is a float32 array ``[3, length]`` with channels ordered Z, N, E, sampled at ``sampling_rate`` Hz, in
+the units of the data. Normalising is the network's first step, done once (``model.normalization``;
+:func:`normalize_window` demeans each channel and scales all three by one factor, so the Z/horizontal amplitude
+ratio, which tells P from S, survives); SeisBench's ``annotate`` hands the network raw counts as well.
 """
 
 from __future__ import annotations
@@ -23,22 +24,19 @@ class WindowConfig:
         length: samples per window (4096 samples = 40.96 s at 100 Hz).
         sampling_rate: Hz; data at other rates are resampled to this.
         components: channel order; always ``"ZNE"`` for the built-in models.
-        normalization: ``"std"`` (divide by the standard deviation over all channels) or ``"peak"``
-            (divide by the absolute maximum over all channels).
     """
 
     length: int = 4096
     sampling_rate: float = 100.0
     components: str = COMPONENTS
-    normalization: str = "std"
+    #: keys of earlier releases that stored configs may still hold; dropped when such a config is read
+    removed_keys = ("normalization",)   # now ``model.normalization``: the network normalises, once
 
     def __post_init__(self):
         if self.length < 16:
             raise ValueError(f"window length must be at least 16 samples, got {self.length}")
         if self.sampling_rate <= 0:
             raise ValueError(f"sampling_rate must be positive, got {self.sampling_rate}")
-        if self.normalization not in ("std", "peak"):
-            raise ValueError(f"normalization must be 'std' or 'peak', got {self.normalization!r}")
         if sorted(self.components) != sorted(COMPONENTS):
             raise ValueError(f"components must be a permutation of 'ZNE', got {self.components!r}")
 
