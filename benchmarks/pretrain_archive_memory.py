@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "peak_mb": resource.getrus
 
 
 def child(stage: str, root: Path, batches: int, cache: Path) -> dict:
-    env = {**__import__("os").environ, "SEISCONTRAST_CACHE": str(cache)}
+    env = {**os.environ, "SEISCONTRAST_CACHE": str(cache)}
     res = subprocess.run([sys.executable, "-c", CHILD, stage, str(root), str(batches)], capture_output=True,
                          text=True, env=env, check=False)
     if res.returncode:

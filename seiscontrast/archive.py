@@ -120,7 +120,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def _fingerprint(paths) -> str:
+def fingerprint(paths) -> str:
+    """Digest of the files' paths, sizes and modification times (a changed file changes it)."""
     h = hashlib.sha1()
     for p in sorted(paths):
         try:
@@ -194,7 +195,7 @@ def _chunks(station: str, segments: list[Segment], cfg: ArchiveConfig, pad: floa
         channels = tuple(sorted({s.channel for s in run}))
         for t0, t1 in _grid(t_start, t_end, cfg.chunk):
             srcs = sorted({s.path for s in run if s.start < t1 + pad and s.end > t0 - pad})
-            chunks.append(Chunk(station, t0, t1, tuple(srcs), channels, sds, _fingerprint(srcs), not chunks,
+            chunks.append(Chunk(station, t0, t1, tuple(srcs), channels, sds, fingerprint(srcs), not chunks,
                                 anchor))
     return chunks
 

@@ -123,9 +123,7 @@ def picking_loss(out: PickerOutput, labels: torch.Tensor, detections: torch.Tens
 class PickingData(WindowDataModule):
     """Labelled windows around picks (and random ones) from the ``train`` and ``dev`` splits."""
 
-    def __init__(self, cfg: FinetuneConfig):
-        super().__init__(cfg.trainer, cfg.seed)
-        self.cfg = cfg
+    cfg: FinetuneConfig
 
     def datasets(self):
         cfg = self.cfg

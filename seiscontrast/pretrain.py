@@ -70,9 +70,7 @@ class PretrainConfig:
 class PretrainData(WindowDataModule):
     """Pretraining windows from the run's ``--data`` sources (:func:`~.data.sources.pretraining_datasets`)."""
 
-    def __init__(self, cfg: PretrainConfig):
-        super().__init__(cfg.trainer, cfg.seed)
-        self.cfg = cfg
+    cfg: PretrainConfig
 
     def datasets(self):
         return pretraining_datasets(self.cfg.data, self.cfg.window, self.cfg.obspy_overlap)

@@ -157,14 +157,15 @@ def window_loader(dataset, batch_size: int, workers: int, seed: int, train: bool
 
 
 class WindowDataModule(L.LightningDataModule):
-    """Training and validation windows of one task; subclasses say where the windows come from (:meth:`datasets`).
+    """Training and validation windows of one task's run config ``cfg`` (with ``trainer`` and ``seed``);
+    subclasses say where the windows come from (:meth:`datasets`).
 
     Its checkpoint state is the step reached, from which a resumed run finds its place in the data.
     """
 
-    def __init__(self, trainer_cfg: TrainerConfig, seed: int):
+    def __init__(self, cfg):
         super().__init__()
-        self.trainer_cfg, self.seed = trainer_cfg, seed
+        self.cfg = cfg
         self.train_set = self.val_set = None
         self._resume_step: int | None = None
 
@@ -177,17 +178,17 @@ class WindowDataModule(L.LightningDataModule):
             self.train_set, self.val_set = self.datasets()
 
     def train_dataloader(self):
-        t = self.trainer_cfg
-        dl = window_loader(self.train_set, t.batch_size, t.num_workers, self.seed, train=True)
+        t = self.cfg.trainer
+        dl = window_loader(self.train_set, t.batch_size, t.num_workers, self.cfg.seed, train=True)
         if self._resume_step is not None:
             dl.sampler.resume_at(self._resume_step)
             self._resume_step = None
         return dl
 
     def val_dataloader(self):
-        t = self.trainer_cfg
-        return [] if self.val_set is None else window_loader(self.val_set, t.batch_size, t.num_workers, self.seed,
-                                                             train=False)
+        t = self.cfg.trainer
+        return [] if self.val_set is None else window_loader(self.val_set, t.batch_size, t.num_workers,
+                                                             self.cfg.seed, train=False)
 
     def state_dict(self) -> dict:
         return {"global_step": self.trainer.global_step if self.trainer is not None else 0}

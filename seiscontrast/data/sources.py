@@ -46,16 +46,19 @@ def converted_archive(sources: Sequence[str], window: WindowConfig, overlap: int
     The key is the files' paths, sizes and modification times plus the window settings, so a changed or added
     file makes a new copy. The conversion reads one station-day at a time.
     """
-    from ..archive import _fingerprint
+    from ..archive import fingerprint
     from .convert import ConvertConfig, convert_archive
 
-    files = sorted(str(p.resolve()) for p in expand_paths(sources, InputReport()))
+    found = InputReport()
+    files = sorted(str(p.resolve()) for p in expand_paths(sources, found))
     if not files:
         raise ValueError(f"no waveform files found in {list(sources)}")
-    key = hashlib.sha1(json.dumps([_fingerprint(files), window.length, window.sampling_rate, window.components,
+    key = hashlib.sha1(json.dumps([fingerprint(files), window.length, window.sampling_rate, window.components,
                                    overlap]).encode()).hexdigest()[:16]
     folder = cache_root() / "archives" / key
     if (folder / "metadata.csv").is_file():
+        for where, message in found.errors:   # the conversion reported everything else the first time
+            log.warning("%s: %s", where, message)
         log.info("%d archive file(s): using their converted copy %s", len(files), folder)
         return folder
     tmp = folder.with_name(f".{key}.{os.getpid()}.tmp")
@@ -63,13 +66,16 @@ def converted_archive(sources: Sequence[str], window: WindowConfig, overlap: int
     log.info("converting %d archive file(s) for pretraining into %s (once)", len(files), folder)
     cfg = ConvertConfig(trace_length=window.duration, trace_overlap=overlap / window.sampling_rate,
                         split_fractions=(0.9, 0.1, 0.0))
-    _, report, n = convert_archive(files, tmp, None, window, cfg, progress=True)
-    for where, message in report.errors + report.warnings:
-        log.warning("%s: %s", where, message)
     try:
-        tmp.replace(folder)
-    except OSError:     # another process (DDP rank) finished the same copy first
-        shutil.rmtree(tmp, ignore_errors=True)
+        _, report, n = convert_archive(files, tmp, None, window, cfg, progress=True)
+        for where, message in report.errors + report.warnings:
+            log.warning("%s: %s", where, message)
+        try:
+            tmp.replace(folder)
+        except OSError:     # another process (DDP rank) finished the same copy first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)   # a failed or superseded conversion leaves nothing behind
     log.info("%d traces converted", n)
     return folder
 
