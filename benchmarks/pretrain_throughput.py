@@ -20,18 +20,17 @@ import torch
 
 from seiscontrast.config import load_config
 from seiscontrast.contrastive import info_nce
-from seiscontrast.model import SeisContrastModel
+from seiscontrast.model import build_model
 from seiscontrast.pretrain import PretrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def build(config: str, kernel: str, length: int, device: str):
-    frames = length // 4
     cfg = load_config(PretrainConfig, ROOT / "configs" / f"pretrain_{config}.yaml",
-                      [f"model.context.kernel={kernel}", f"model.max_frames={frames}", f"window.length={length}"])
+                      [f"model.context.kernel={kernel}", f"window.length={length}"])
     torch.manual_seed(0)
-    return cfg, SeisContrastModel(cfg.model).to(device).train()
+    return cfg, build_model(cfg.model).to(device).train()
 
 
 def step_time(cfg, model, batch: int, length: int, device: str, reps: int, bf16: bool) -> float:
@@ -88,7 +87,7 @@ def component_ratios(name: str, batch: int, frames: int, device: str, reps: int)
         torch.manual_seed(0)
         c = load_config(PretrainConfig, ROOT / "configs" / f"pretrain_{name}.yaml",
                         [f"model.context.kernel={kernel}"]).model.context
-        nets[kernel] = XLSTMUNet(c, frames).to(device)
+        nets[kernel] = XLSTMUNet(c).to(device)
     x = torch.randn(batch, frames, ctx.dim, device=device)
     t_net = {k: _timed(lambda n=n: n(x).sum().backward(), reps, device) for k, n in nets.items()}
     return {"kernel_parallel_s": t_par, "kernel_chunkwise_s": t_chk, "kernel_ratio": t_par / t_chk,

@@ -66,7 +66,7 @@ from seiscontrast.config import load_config
 from seiscontrast.pretrain import PretrainConfig, run_pretraining
 overrides = [f"data.sources=['{data}']", "trainer.val_every_n_steps=0"]
 if FAST:
-    overrides += ["optim.max_steps=8", "optim.warmup_steps=2", "window.length=1024", "model.max_frames=256"]
+    overrides += ["optim.max_steps=8", "optim.warmup_steps=2", "window.length=1024"]
 cfg = load_config(PretrainConfig, ROOT / "configs" / "pretrain_tiny.yaml", overrides)
 run = WORK / "pretrain_tiny"
 shutil.rmtree(run, ignore_errors=True)
@@ -91,7 +91,7 @@ from seiscontrast.pretrain import PretrainConfig, run_pretraining
 data = WORK / "synth_small"
 if not (data / "metadata.csv").exists():
     write_synthetic_dataset(data, SynthConfig(n_traces=200 if FAST else 1000, seed=0), progress=False)
-small = ["window.length=1024", "model.max_frames=256"] if FAST else []
+small = ["window.length=1024"] if FAST else []
 pretrained = WORK / "pretrain_for_ft" / "model.pt"
 if not pretrained.exists():
     cfg = load_config(PretrainConfig, ROOT / "configs" / "pretrain_tiny.yaml",
@@ -182,6 +182,8 @@ def main():
         nb = nbf.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src) for kind, src in cells]
+        for i, cell in enumerate(nb.cells):   # fixed ids: rebuilding an unchanged notebook changes nothing
+            cell.id = f"cell-{i}"
         nbf.write(nb, HERE / name)
 
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 from xlstm import mLSTMBlockConfig, mLSTMLayerConfig, xLSTMBlockStack, xLSTMBlockStackConfig
+from xlstm.blocks.mlstm.backends import parallel_stabilized_simple
 from xlstm.components.linear_headwise import LinearHeadwiseExpand
 
 from .logs import get_logger
@@ -156,20 +157,26 @@ def run_chunkwise_kernel(name: str, args: dict) -> torch.Tensor:
         return wrap_chunkwise__pad_zeros(mlstm_chunkwise_kernel=get_mlstm_kernel(NATIVE_KERNEL), **args)
 
 
-def mlstm_stack(dim: int, depth: int, cfg: ContextConfig, max_frames: int) -> xLSTMBlockStack:
-    """An ``xLSTMBlockStack`` of ``depth`` mLSTM blocks with the configured kernel."""
-    parallel = cfg.kernel == "parallel"
+class ParallelMLSTMKernel(nn.Module):
+    """xlstm's quadratic parallel form with the causal mask made for each sequence (xlstm keeps one of a fixed
+    ``context_length``, which would cap the sequence length)."""
+
+    def forward(self, queries, keys, values, igate_preact, fgate_preact, **_):
+        return parallel_stabilized_simple(queries, keys, values, igate_preact, fgate_preact)
+
+
+def mlstm_stack(dim: int, depth: int, cfg: ContextConfig) -> xLSTMBlockStack:
+    """An ``xLSTMBlockStack`` of ``depth`` mLSTM blocks with the configured kernel (any sequence length)."""
     stack = xLSTMBlockStack(xLSTMBlockStackConfig(
         mlstm_block=mLSTMBlockConfig(mlstm=mLSTMLayerConfig(
             conv1d_kernel_size=cfg.conv1d_kernel_size, qkv_proj_blocksize=cfg.qkv_proj_blocksize,
             num_heads=cfg.num_heads, proj_factor=cfg.proj_factor)),
-        # the parallel form needs a causal-mask buffer as long as the sequence; chunkwise needs none
-        context_length=max_frames if parallel else 1,
+        context_length=1,   # the size of xlstm's stored causal mask, which neither kernel below uses
         num_blocks=depth, embedding_dim=dim, dropout=cfg.dropout, add_post_blocks_norm=True,
     ))
-    if not parallel:
-        for block in stack.blocks:
-            block.xlstm.mlstm_cell.backend_fn = ChunkwiseMLSTMKernel(cfg.chunk_size)
+    for block in stack.blocks:
+        block.xlstm.mlstm_cell.backend_fn = (ParallelMLSTMKernel() if cfg.kernel == "parallel"
+                                             else ChunkwiseMLSTMKernel(cfg.chunk_size))
     for module in stack.modules():
         if isinstance(module, LinearHeadwiseExpand):
             module.__class__ = BlockDiagonalHeadwise  # same parameters and state-dict keys
@@ -193,11 +200,11 @@ class BlockDiagonalHeadwise(LinearHeadwiseExpand):
 class BidirectionalStack(nn.Module):
     """Forward and time-reversed ``xLSTMBlockStack`` merged by a linear layer; ``[B, T, D]`` in and out."""
 
-    def __init__(self, dim: int, depth: int, cfg: ContextConfig, max_frames: int):
+    def __init__(self, dim: int, depth: int, cfg: ContextConfig):
         super().__init__()
         self.checkpointing = cfg.gradient_checkpointing
-        self.forward_stack = mlstm_stack(dim, depth, cfg, max_frames)
-        self.backward_stack = mlstm_stack(dim, depth, cfg, max_frames) if cfg.bidirectional else None
+        self.forward_stack = mlstm_stack(dim, depth, cfg)
+        self.backward_stack = mlstm_stack(dim, depth, cfg) if cfg.bidirectional else None
         self.merge = nn.Linear(2 * dim, dim) if cfg.bidirectional else None
 
     def _run(self, stack: xLSTMBlockStack, x: torch.Tensor) -> torch.Tensor:
@@ -219,21 +226,18 @@ class XLSTMUNet(nn.Module):
     Frames are zero-padded at the end to a multiple of the total pooling and cut back afterwards.
     """
 
-    def __init__(self, cfg: ContextConfig, max_frames: int = 1024):
+    def __init__(self, cfg: ContextConfig):
         super().__init__()
         self.cfg = cfg
         widths = [cfg.dim * m for m in cfg.dim_mult]
-        frames = [max(1, max_frames // math.prod(cfg.pooling[:i])) for i in range(len(widths))]
-        self.down = nn.ModuleList(BidirectionalStack(w, d, cfg, f)
-                                  for w, d, f in zip(widths[:-1], cfg.depths[:-1], frames[:-1]))
+        self.down = nn.ModuleList(BidirectionalStack(w, d, cfg) for w, d in zip(widths[:-1], cfg.depths[:-1]))
         self.pools = nn.ModuleList(nn.Conv1d(widths[i], widths[i + 1], p, stride=p)
                                    for i, p in enumerate(cfg.pooling))
-        self.bottleneck = BidirectionalStack(widths[-1], cfg.depths[-1], cfg, frames[-1])
+        self.bottleneck = BidirectionalStack(widths[-1], cfg.depths[-1], cfg)
         self.unpools = nn.ModuleList(nn.ConvTranspose1d(widths[i + 1], widths[i], p, stride=p)
                                      for i, p in enumerate(cfg.pooling))
         self.skip_merge = nn.ModuleList(nn.Linear(2 * w, w) for w in widths[:-1])
-        self.up = nn.ModuleList(BidirectionalStack(w, d, cfg, f)
-                                for w, d, f in zip(widths[:-1], cfg.depths[:-1], frames[:-1]))
+        self.up = nn.ModuleList(BidirectionalStack(w, d, cfg) for w, d in zip(widths[:-1], cfg.depths[:-1]))
 
     def stages(self) -> dict[str, list[nn.Module]]:
         """Parameter groups by U-Net part, top (head side) to bottom, for gradual unfreezing."""

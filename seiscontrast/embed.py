@@ -3,11 +3,12 @@
 Python API::
 
     from seiscontrast.embed import load_backbone, embed_windows
-    model = load_backbone("runs/tiny/model.pt")
+    model, window = load_backbone("runs/tiny/model.pt")
     frames, pooled = embed_windows(model, windows)      # windows: float32 [N, 3, samples]
 
 HDF5 layout: ``pooled`` [N, D] float32 (mean over frames), ``frames`` [N, T, D] float16 (optional),
-``start_time`` (ISO-8601 UTC, empty when unknown), ``station``, ``trace_name``, ``start_sample``; attributes
+``start_time`` (ISO-8601 UTC, empty when unknown), ``station`` (NET.STA.LOC.band), ``trace_name``,
+``start_sample`` (in the trace; windows are consecutive, the last one zero-padded); attributes
 ``model``, ``frame_rate_hz``, ``sampling_rate_hz``, ``window_samples``.
 """
 
@@ -21,10 +22,10 @@ import numpy as np
 import torch
 
 from .checkpoints import load_model
-from .data.obspy_source import read_records, window_starts
-from .data.seisbench_source import open_datasets
-from .data.sources import is_seisbench_source
-from .data.windows import WindowConfig, fit_length
+from .data.seisbench_source import open_dataset, sliding_generator
+from .data.seisbench_source import split as split_of
+from .data.sources import converted_archive, is_seisbench_source
+from .data.windows import WindowConfig
 from .files import atomic_write
 from .logs import get_logger, progress_bar
 from .model import SeisContrastModel
@@ -57,32 +58,31 @@ def embed_windows(model: SeisContrastModel, windows: np.ndarray, batch_size: int
 
 
 def _source_windows(sources: Sequence[str], window: WindowConfig, split: str | None):
-    """Yield ``(windows [n, 3, L], start_times, stations, trace_names, start_samples)`` per trace or record."""
-    sb = [s for s in sources if is_seisbench_source(s)]
+    """Yield ``(windows [n, 3, L], start_times, stations, trace_names, start_samples)`` per trace.
+
+    Every trace is cut into consecutive windows by SeisBench's ``SlidingWindow`` (the last one zero-padded).
+    Waveform files go through their cached SeisBench copy (:func:`~seiscontrast.data.sources.converted_archive`),
+    read one trace at a time, so memory does not grow with the archive; ``split`` applies to SeisBench sources.
+    """
+    parts = [(open_dataset(s, window), split) for s in sources if is_seisbench_source(s)]
     files = [s for s in sources if not is_seisbench_source(s)]
-    if sb:
-        data = open_datasets(sb, window)
-        if split:
-            data = getattr(data, split)()
+    if files:
+        parts.append((open_dataset(converted_archive(files, window, keep_tail=True), window), None))
+    for data, name in parts:
+        if name:
+            data = split_of(data, name)
+        gen = sliding_generator(data, window)
         meta = data.metadata
         for i in range(len(data)):
-            wf = data.get_waveforms(i)
-            starts = window_starts(wf.shape[-1], window.length, window.length)
-            wins = np.stack([fit_length(wf[:, s:s + window.length], window.length) for s in starts])
+            wins = gen[i]["X"]
+            starts = np.arange(len(wins)) * window.length
             row = meta.iloc[i]
             t0 = row.get("trace_start_time", "")
             times = [_offset(t0, s / window.sampling_rate) for s in starts]
-            station = f"{row.get('station_network_code', '')}.{row.get('station_code', '')}"
+            station = ".".join(_text(row.get(c)) for c in ("station_network_code", "station_code",
+                                                            "station_location_code", "trace_channel"))
             name = str(row.get("trace_name_original", row.get("trace_name", i)))
             yield wins, times, [station] * len(starts), [name] * len(starts), list(starts)
-    if files:
-        records, _ = read_records(files, window)
-        for rec in records:
-            starts = window_starts(rec.data.shape[-1], window.length, window.length)
-            pad = np.pad(rec.data, ((0, 0), (0, max(0, window.length - rec.data.shape[-1]))))
-            wins = np.stack([pad[:, s:s + window.length] for s in starts])
-            times = [str(rec.start + s / rec.sampling_rate) for s in starts]
-            yield wins, times, [rec.station] * len(starts), [",".join(rec.sources)] * len(starts), list(starts)
 
 
 def _offset(t0, seconds: float) -> str:
@@ -92,6 +92,10 @@ def _offset(t0, seconds: float) -> str:
         return str(UTCDateTime(t0) + seconds)
     except Exception:  # metadata without a parsable start time
         return ""
+
+
+def _text(value) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def embed_to_hdf5(model_path: str | Path, sources: Sequence[str], out: str | Path, split: str | None = None,

@@ -10,7 +10,8 @@ Target windows are drawn once per split with seed 42, independent of the model:
 * **task 3 — onset regression**: in the same windows, the arg-max of the pick's phase curve; residual
   mean, RMSE, MAE and the share of outliers (|residual| > 0.5 s), for P and S.
 
-The model always sees a full input window (``window.length`` samples) that contains the scoring window.
+The model always sees a full input window (``window.length`` samples) that contains the scoring window, cut by
+SeisBench's ``SteeredGenerator``/``SteeredWindow`` from the target table.
 Thresholds are chosen on dev only; test numbers are reported, never tuned on.
 """
 
@@ -24,8 +25,8 @@ import pandas as pd
 import torch
 
 from .checkpoints import LoadedModel, load_model
-from .data.seisbench_source import P_COLUMNS, S_COLUMNS, open_datasets, split
-from .data.windows import WindowConfig, fit_length
+from .data.seisbench_source import P_COLUMNS, S_COLUMNS, open_datasets, split, steered_generator, trace_ids
+from .data.windows import WindowConfig
 from .logs import get_logger, progress_bar
 
 log = get_logger(__name__)
@@ -39,7 +40,12 @@ def _picks(row: pd.Series, columns) -> list[float]:
 
 
 def make_targets(metadata: pd.DataFrame, window: WindowConfig, seed: int = SEED) -> pd.DataFrame:
-    """Evaluation windows for one split (deterministic for a seed): one row per (task, window)."""
+    """Evaluation windows for one split (deterministic for a seed): one row per (task, window).
+
+    Each row names its trace (``trace`` index and SeisBench's ``trace_name`` [, ``trace_chunk``, ``trace_dataset``])
+    and the input window it asks for (``start_sample``/``end_sample`` in the trace); ``onset`` and ``sub_start``
+    (start of the scoring window) count from ``start_sample``.
+    """
     rng = np.random.default_rng(seed)
     n, fs = window.length, window.sampling_rate
     sub = int(SCORE_WINDOW_S * fs)
@@ -65,7 +71,10 @@ def make_targets(metadata: pd.DataFrame, window: WindowConfig, seed: int = SEED)
                 start = int(a + sub / 2 - n / 2 + rng.uniform(-0.3, 0.3) * (n - sub))   # input window around it
                 rows.append(dict(task="phase", trace=i, start=start, label=int(phase == "P"), phase=phase,
                                  onset=onset - start, sub_start=a - start))
-    return pd.DataFrame(rows)
+    targets = pd.DataFrame(rows, columns=["task", "trace", "start", "label", "phase", "onset", "sub_start"])
+    ids = pd.DataFrame(trace_ids(metadata, targets.trace.to_numpy()))
+    return pd.concat([targets.rename(columns={"start": "start_sample"}).assign(end_sample=targets.start + n),
+                      ids], axis=1)
 
 
 def _trace_len(row, fs) -> int:
@@ -74,27 +83,24 @@ def _trace_len(row, fs) -> int:
 
 @torch.no_grad()
 def predict_windows(picker: LoadedModel, dataset, targets: pd.DataFrame, batch_size: int = 32,
-                    device: str = "cpu", progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Run the picker on every target window: ``(probs [W, 3, N], detection [W, N])``."""
-    n = picker.spec.window.length
-    cache: dict[int, np.ndarray] = {}
-    probs, det = [], []
-    order = range(0, len(targets), batch_size)
-    for b0 in progress_bar(order, enabled=progress, desc="evaluation windows", unit="batch"):
-        batch = []
-        for _, t in targets.iloc[b0:b0 + batch_size].iterrows():
-            if t.trace not in cache:
-                cache[t.trace] = dataset.get_waveforms(int(t.trace)).astype(np.float32)
-            wf = cache[t.trace]
-            lo = int(t.start)
-            seg = wf[:, max(0, lo):lo + n]
-            if lo < 0:
-                seg = np.pad(seg, ((0, 0), (-lo, 0)))
-            batch.append(fit_length(seg, n))
-        out = picker.net(torch.from_numpy(np.stack(batch)).to(device))
+                    device: str = "cpu", progress: bool = True) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Run the picker on every target window (cut by SeisBench's ``SteeredWindow``).
+
+    Returns the targets as placed (a window asked to start before its trace starts at the trace's start instead;
+    ``start_sample``, ``onset`` and ``sub_start`` follow it), ``probs [W, 3, N]`` and ``detection [W, N]``.
+    """
+    gen = steered_generator(dataset, targets, picker.spec.window)
+    loader = torch.utils.data.DataLoader(gen, batch_size=batch_size)
+    probs, det, shifts = [], [], []
+    for batch in progress_bar(loader, enabled=progress, desc="evaluation windows", unit="batch"):
+        out = picker.net(batch["X"].to(device))
         probs.append(out.probs.float().cpu().numpy())
         det.append(out.detection[:, 0].float().cpu().numpy())
-    return np.concatenate(probs), np.concatenate(det)
+        shifts.append(batch["window_borders"][:, 0].numpy())
+    shift = np.concatenate(shifts)                    # requested start - actual start
+    placed = targets.assign(start_sample=targets.start_sample - shift, end_sample=targets.end_sample - shift,
+                            onset=targets.onset + shift, sub_start=targets.sub_start + shift)
+    return placed, np.concatenate(probs), np.concatenate(det)
 
 
 def scores(targets: pd.DataFrame, probs: np.ndarray, det: np.ndarray, fs: float) -> pd.DataFrame:
@@ -187,12 +193,12 @@ def evaluate(model_path: str | Path, sources: list[str], out_dir: str | Path | N
     for name in ("dev", "test"):
         part = split(data, name)
         targets = make_targets(part.metadata, window)
-        probs, det = predict_windows(picker, part, targets, batch_size, device, progress)
+        targets, probs, det = predict_windows(picker, part, targets, batch_size, device, progress)
         scored[name] = scores(targets, probs, det, window.sampling_rate)
         if name == "test" and plots and out_dir is not None:
             from .plots import plot_evaluation
 
-            plot_evaluation(scored[name], probs, part, targets, window, Path(out_dir))
+            plot_evaluation(scored[name], probs, steered_generator(part, targets, window), window, Path(out_dir))
     dev = scored["dev"]
     d = dev[dev.task == "detection"]
     det_thr = _best_threshold(d.det_score.to_numpy(), d.label.to_numpy(), _f1)

@@ -35,8 +35,11 @@ class ModelConfig:
     normalization: the input normalisation, the network's first step and the only one anywhere (``std``: divide by
         the standard deviation over all channels; ``peak``: by the absolute maximum), so the model takes raw
         counts.
-    max_frames: longest sequence the parallel reference kernel must handle (chunkwise kernels have no limit).
     """
+
+    #: settings of earlier releases, ignored when a stored config is read (``max_frames``: the parallel kernel's
+    #: length limit, gone since it makes its causal mask per sequence)
+    removed_keys = ("max_frames",)
 
     encoder: ConvEncoderConfig = field(default_factory=ConvEncoderConfig)
     context: ContextConfig = field(default_factory=ContextConfig)
@@ -46,7 +49,6 @@ class ModelConfig:
     final_dim: int = 256
     feature_dropout: float = 0.1
     normalization: str = "std"
-    max_frames: int = 1024
 
     def __post_init__(self):
         if self.normalization not in ("std", "peak"):
@@ -83,7 +85,7 @@ def build_context(cfg: ModelConfig) -> nn.Module:
     """The context network a config asks for."""
     if cfg.transformer is not None:
         return TransformerContext(cfg.context.dim, cfg.transformer)
-    return XLSTMUNet(cfg.context, cfg.max_frames)
+    return XLSTMUNet(cfg.context)
 
 
 def build_model(cfg: ModelConfig) -> SeisContrastModel:

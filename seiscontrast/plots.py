@@ -98,9 +98,12 @@ def plot_pretraining_comparison(run_dirs: list[str | Path], out: str | Path, smo
     return Path(out)
 
 
-def plot_evaluation(scored: pd.DataFrame, probs: np.ndarray, dataset, targets: pd.DataFrame, window,
-                    out_dir: Path, n_examples: int = 4) -> list[Path]:
-    """Residual histograms (P, S), detection score distributions, and example windows with probability curves."""
+def plot_evaluation(scored: pd.DataFrame, probs: np.ndarray, windows, window, out_dir: Path,
+                    n_examples: int = 4) -> list[Path]:
+    """Residual histograms (P, S), detection score distributions, and example windows with probability curves.
+
+    ``windows`` gives the input window of each scored row (``windows[k]["X"]``, e.g. the evaluation's
+    ``SteeredGenerator``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fs = window.sampling_rate
     ph = scored[scored.task == "phase"]
@@ -126,12 +129,8 @@ def plot_evaluation(scored: pd.DataFrame, probs: np.ndarray, dataset, targets: p
     if len(examples):
         fig, axes = plt.subplots(len(examples), 1, figsize=(13, 2.6 * len(examples)), squeeze=False)
         for ax, k in zip(axes[:, 0], examples):
-            row = targets.loc[k]
-            wf = dataset.get_waveforms(int(row.trace))
-            lo = int(row.start)
-            seg = np.zeros((3, window.length), np.float32)
-            src = wf[:, max(0, lo):lo + window.length]
-            seg[:, max(0, -lo):max(0, -lo) + src.shape[1]] = src
+            row = scored.loc[k]
+            seg = windows[int(k)]["X"]
             t = np.arange(window.length) / fs
             scale = np.abs(seg).max() or 1.0
             for c in range(3):  # Z, N, E from top to bottom

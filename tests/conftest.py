@@ -12,7 +12,7 @@ from obspy import Stream, Trace, UTCDateTime
 from seiscontrast.data.synthetic import SynthConfig, write_synthetic_dataset
 
 #: a 16-wide model on 1024-sample windows: pretraining/fine-tuning steps take a fraction of a second
-TINY_PRETRAIN = ["window.length=1024", "model.max_frames=256", "model.encoder.channels=[16,16]", "model.context.dim=16",
+TINY_PRETRAIN = ["window.length=1024", "model.encoder.channels=[16,16]", "model.context.dim=16",
                  "model.context.num_heads=2", "model.context.depths=[1,1,1]", "model.quantizer.dim=16",
                  "model.final_dim=16", "optim.warmup_steps=1", "trainer.batch_size=4", "trainer.val_every_n_steps=0"]
 

@@ -31,7 +31,7 @@ def test_shipped_configs_are_found_by_name(tmp_path, monkeypatch):
     from seiscontrast.pretrain import PretrainConfig
 
     cfg = load_config(PretrainConfig, ["pretrain_tiny", "picker_cpu.yaml"])
-    assert cfg.model.context.dim == 32 and cfg.model.max_frames == 256
+    assert cfg.model.context.dim == 32 and cfg.model.encoder.strides == [4, 4]
     with pytest.raises(ConfigError, match="pretrain_tiny"):   # the error lists what exists
         load_config(PretrainConfig, "pretrain_tinny")
 

@@ -1,7 +1,8 @@
 import h5py
 import numpy as np
 import pytest
-from conftest import TINY_PRETRAIN
+from conftest import T_START, TINY_PRETRAIN
+from obspy import UTCDateTime
 
 from seiscontrast.config import load_config
 from seiscontrast.embed import embed_to_hdf5, embed_windows, load_backbone
@@ -34,6 +35,10 @@ def test_embed_obspy_files(backbone, mseed_file, tmp_path):
     with h5py.File(tmp_path / "o.h5") as f:
         assert "frames" not in f and f["pooled"].shape == (n, 16)
         assert f["station"][0].decode() == "XX.STA..HH"
+        # 120 s at 100 Hz in 1024-sample windows: 11 whole ones and the zero-padded end
+        assert n == 12 and list(f["start_sample"][:]) == [0] * n
+        times = [UTCDateTime(t.decode()) for t in f["start_time"][:]]
+        assert times[0] == T_START and all(abs(b - a - 10.24) < 1e-6 for a, b in zip(times, times[1:]))
 
 
 def test_embed_with_the_default_model_like_pick(mseed_file, tmp_path):

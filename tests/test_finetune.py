@@ -16,7 +16,7 @@ from seiscontrast.evaluate import evaluate, make_targets
 from seiscontrast.finetune import FinetuneConfig, PickerModule, run_finetuning
 from seiscontrast.pretrain import PretrainConfig, run_pretraining
 
-SMALL = ["window.length=1024", "picker.model.max_frames=256", "trainer.batch_size=4", "trainer.log_every_n_steps=1",
+SMALL = ["window.length=1024", "trainer.batch_size=4", "trainer.log_every_n_steps=1",
          "trainer.val_every_n_steps=0", "optim.warmup_steps=2", "trainer.limit_val_batches=2"]
 TINY_MODEL = ["picker.model.encoder.channels=[16,16]", "picker.model.context.dim=16", "picker.model.context.num_heads=2",
               "picker.model.context.depths=[1,1,1]", "picker.model.quantizer.dim=16", "picker.model.final_dim=16",

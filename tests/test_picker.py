@@ -16,7 +16,7 @@ T0 = UTCDateTime(2022, 3, 1)
 @pytest.fixture(scope="module")
 def tiny_picker_file(synth_dir, tmp_path_factory):
     cfg = load_config(FinetuneConfig, None, [
-        "window.length=1024", "picker.model.max_frames=256", "picker.model.encoder.channels=[16,16]",
+        "window.length=1024", "picker.model.encoder.channels=[16,16]",
         "picker.model.context.dim=16", "picker.model.context.num_heads=2", "picker.model.context.depths=[1,1,1]",
         "picker.model.quantizer.dim=16", "picker.model.final_dim=16", "picker.head.hidden=8",
         "optim.max_steps=3", "optim.warmup_steps=1", "trainer.batch_size=4", "trainer.val_every_n_steps=0",

@@ -14,7 +14,7 @@ from seiscontrast.config import load_config
 from seiscontrast.pretrain import PretrainConfig, run_pretraining
 from seiscontrast.schedules import WarmupCosine
 
-TINY = ["window.length=1024", "model.max_frames=256", "trainer.log_every_n_steps=1", "trainer.limit_val_batches=2"]
+TINY = ["window.length=1024", "trainer.log_every_n_steps=1", "trainer.limit_val_batches=2"]
 
 
 def tiny_config(synth_dir, *extra):

@@ -132,3 +132,37 @@ def test_picks_in_window_padding_are_not_labelled(synth_dir):
                 peak = int(np.argmax(sample["y"][channel]))
                 assert not flat[max(0, peak - 5):peak + 5].all(), f"trace {i}: label on padding at {peak}"
     assert padded_windows > 0  # the case this test is about did occur
+
+
+def test_steered_windows_are_cut_where_asked_and_moved_into_the_trace(synth_dir):
+    """Evaluation windows: SeisBench's SteeredWindow cuts the asked span; one asked to start before the trace
+    starts at the trace's start, and window_borders says by how much it moved (evaluation corrects for it)."""
+    import pandas as pd
+
+    from seiscontrast.data.seisbench_source import steered_generator, trace_ids
+
+    w = WindowConfig(length=1024)
+    data = open_datasets([synth_dir, synth_dir], w)            # two sources: trace names repeat, datasets differ
+    rows = [0, 300, 5]
+    starts = np.array([200, 10, -150])
+    control = pd.DataFrame(trace_ids(data.metadata, rows)).assign(start_sample=starts, end_sample=starts + 1024)
+    gen = steered_generator(data, control, w)
+    for k, (row, start) in enumerate(zip(rows, starts)):
+        wf = data.get_waveforms(row).astype(np.float32)
+        sample = gen[k]
+        p0 = max(0, start)
+        np.testing.assert_array_equal(sample["X"], wf[:, p0:p0 + 1024])
+        assert sample["window_borders"][0] == start - p0
+
+
+def test_sliding_windows_cover_the_whole_trace(synth_dir):
+    from seiscontrast.data.seisbench_source import sliding_generator
+
+    w = WindowConfig(length=1000)
+    data = open_dataset(synth_dir, w)
+    wf = data.get_waveforms(3)
+    x = sliding_generator(data, w)[3]["X"]
+    n = wf.shape[-1]
+    assert x.shape == (-(-n // 1000), 3, 1000)
+    np.testing.assert_array_equal(np.concatenate(list(x), axis=-1)[:, :n], wf.astype(np.float32))
+    assert not x[-1][:, n - (len(x) - 1) * 1000:].any()           # the end is zero-padded

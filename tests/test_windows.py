@@ -75,7 +75,7 @@ def test_normalisation_is_one_setting_applied_once(synth_dir, monkeypatch):
     calls = []
     real = model_module.normalize_window
     monkeypatch.setattr(model_module, "normalize_window", lambda *a, **k: calls.append(1) or real(*a, **k))
-    tiny = ModelConfig(max_frames=256)
+    tiny = ModelConfig()
     tiny.encoder.channels, tiny.context.dim, tiny.context.num_heads = [16, 16], 16, 2
     tiny.context.depths, tiny.quantizer.dim, tiny.final_dim = [1, 1, 1], 16, 16
     net = build_picker(PickerConfig(model=tiny)).eval()

@@ -35,6 +35,7 @@ class ConvertConfig:
         max_s_minus_p: an S pick up to this many seconds after a P pick belongs to the same event.
         split_fractions: train/dev/test shares, drawn per trace with ``seed``.
         trace_overlap: seconds shared by consecutive traces of a station without picks.
+        keep_tail: without picks, also write the shorter last trace of each record (embeddings cover the end).
     """
 
     trace_length: float = 60.0
@@ -43,6 +44,7 @@ class ConvertConfig:
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     seed: int = 0
     trace_overlap: float = 0.0
+    keep_tail: bool = False
 
 
 def read_picks(path: str | Path) -> pd.DataFrame:
@@ -118,8 +120,11 @@ def _segments(rec: StationRecord, picks: pd.DataFrame, cfg: ConvertConfig, t0: U
         start = offset + k * step
         if rec.start + start / fs >= t1 or start >= n_total:
             break
-        if start >= 0 and (start + n_len <= n_total or k == 0):   # whole traces; a record shorter than one: as is
+        whole = start + n_len <= n_total
+        if start >= 0 and (whole or k == 0 or cfg.keep_tail):   # whole traces; a record shorter than one: as is
             yield start, {}
+        if not whole:
+            break
 
 
 def convert_archive(inputs: Sequence[str | Path], out_dir: str | Path, picks: str | Path | None = None,

@@ -1,7 +1,8 @@
 """SeisBench datasets as window sources: by class name (``ETHZ``, ``STEAD``, …) or local SeisBench-format folder.
 
 Windows are cut by ``seisbench.generate`` (``RandomWindow`` for pretraining, ``WindowAroundSample`` +
-``RandomWindow`` for picking windows, ``ProbabilisticLabeller`` for labels) — this module only composes them.
+``RandomWindow`` for picking windows, ``ProbabilisticLabeller`` for labels, ``SteeredWindow`` for evaluation,
+``SlidingWindow`` for embeddings) — this module only composes them.
 """
 
 from __future__ import annotations
@@ -218,3 +219,46 @@ def picking_generator(dataset, window: WindowConfig, sigma: float = 20.0, noise_
         augmentations.append(sbg.DetectionLabeller(p_phases=p_cols, s_phases=s_cols or None, key=("X", "detections")))
     gen.add_augmentations(augmentations)
     return gen
+
+
+def trace_ids(metadata, rows=None) -> dict[str, list]:
+    """The columns that identify traces for ``SteeredGenerator`` (name, plus chunk and dataset where present)."""
+    rows = metadata if rows is None else metadata.iloc[rows]
+    return {c: list(rows[c]) for c in ("trace_name", "trace_chunk", "trace_dataset") if c in metadata.columns}
+
+
+def steered_generator(dataset, control, window: WindowConfig) -> sbg.SteeredGenerator:
+    """One window of ``window.length`` samples per row of ``control`` (``trace_name`` [+ chunk, dataset],
+    ``start_sample``, ``end_sample``) holding that span; ``window_borders`` says where the span lies in it.
+
+    ``SteeredWindow`` moves a window that would start before the trace into the trace (and zero-pads a trace
+    that is too short), as in the SeisBench pick benchmark.
+    """
+    gen = sbg.SteeredGenerator(dataset, control)
+    gen.add_augmentations([sbg.SteeredWindow(windowlen=window.length, strategy="pad"), sbg.ChangeDtype(np.float32)])
+    return gen
+
+
+def sliding_generator(dataset, window: WindowConfig) -> sbg.GenericGenerator:
+    """Every trace as consecutive, non-overlapping windows ``[n, 3, length]``; a trace is first zero-padded to a
+    whole number of windows, so its end is kept."""
+    gen = sbg.GenericGenerator(dataset)
+    gen.add_augmentations([PadToWindows(window.length), sbg.SlidingWindow(timestep=window.length,
+                                                                          windowlen=window.length),
+                           sbg.ChangeDtype(np.float32)])
+    return gen
+
+
+class PadToWindows:
+    """Zero-pads the trace at its end to a whole (non-zero) number of ``length``-sample windows."""
+
+    def __init__(self, length: int, key: str = "X"):
+        self.length, self.key = length, key
+
+    def __call__(self, state_dict):
+        x, metadata = state_dict[self.key]
+        n = max(1, math.ceil(x.shape[-1] / self.length)) * self.length
+        state_dict[self.key] = (np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])]), metadata)
+
+    def __str__(self):
+        return f"PadToWindows ({self.length})"

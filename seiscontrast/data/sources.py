@@ -39,9 +39,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("SEISCONTRAST_CACHE") or Path.home() / ".cache" / "seiscontrast")
 
 
-def converted_archive(sources: Sequence[str], window: WindowConfig, overlap: int = 0) -> Path:
+def converted_archive(sources: Sequence[str], window: WindowConfig, overlap: int = 0, keep_tail: bool = False
+                      ) -> Path:
     """A SeisBench-format copy of ObsPy-readable files, traces one window long (consecutive ones sharing
-    ``overlap`` samples), 90 % train and 10 % dev; made once per state of the files and cached.
+    ``overlap`` samples; with ``keep_tail`` also each record's shorter last one), 90 % train and 10 % dev; made
+    once per state of the files and cached.
 
     The key is the files' paths, sizes and modification times plus the window settings, so a changed or added
     file makes a new copy. The conversion reads one station-day at a time.
@@ -54,7 +56,7 @@ def converted_archive(sources: Sequence[str], window: WindowConfig, overlap: int
     if not files:
         raise ValueError(f"no waveform files found in {list(sources)}")
     key = hashlib.sha1(json.dumps([fingerprint(files), window.length, window.sampling_rate, window.components,
-                                   overlap]).encode()).hexdigest()[:16]
+                                   overlap] + ([True] if keep_tail else [])).encode()).hexdigest()[:16]
     folder = cache_root() / "archives" / key
     if (folder / "metadata.csv").is_file():
         for where, message in found.errors:   # the conversion reported everything else the first time
@@ -65,7 +67,7 @@ def converted_archive(sources: Sequence[str], window: WindowConfig, overlap: int
     shutil.rmtree(tmp, ignore_errors=True)
     log.info("converting %d archive file(s) for pretraining into %s (once)", len(files), folder)
     cfg = ConvertConfig(trace_length=window.duration, trace_overlap=overlap / window.sampling_rate,
-                        split_fractions=(0.9, 0.1, 0.0))
+                        split_fractions=(0.9, 0.1, 0.0), keep_tail=keep_tail)
     try:
         _, report, n = convert_archive(files, tmp, None, window, cfg, progress=True)
         for where, message in report.errors + report.warnings:
