@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from seiscontrast.data.windows import WindowConfig, fit_length, normalize_window
+from seiscontrast.data.windows import WindowConfig, normalize_window
 
 
 @pytest.mark.parametrize("method", ["std", "peak"])
@@ -36,13 +36,6 @@ def test_normalize_replaces_nan_and_inf():
     x[0, 3], x[1, 5] = np.nan, np.inf
     assert np.all(np.isfinite(normalize_window(x)))
     assert torch.isfinite(normalize_window(torch.from_numpy(x))).all()
-
-
-def test_fit_length_pads_and_cuts():
-    x = np.ones((3, 10))
-    assert fit_length(x, 4).shape == (3, 4)
-    y = fit_length(x, 16)
-    assert y.shape == (3, 16) and y[:, 10:].sum() == 0
 
 
 def test_window_config_validation():

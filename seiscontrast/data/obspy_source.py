@@ -334,25 +334,3 @@ def read_records(inputs: Sequence[str | Path], window: WindowConfig,
         if rec is not None:
             records.append(rec)
     return records, report
-
-
-def window_starts(n_samples: int, length: int, stride: int) -> np.ndarray:
-    """Start samples of windows covering ``n_samples`` (the last window is aligned to the end)."""
-    if n_samples <= length:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, n_samples - length + 1, stride, dtype=np.int64)
-    if starts[-1] + length < n_samples:
-        starts = np.append(starts, n_samples - length)
-    return starts
-
-
-def cut_windows(record: StationRecord, window: WindowConfig, overlap: int = 0) -> tuple[np.ndarray, list[UTCDateTime]]:
-    """Cut a record into ``[n, 3, length]`` windows (zero-padded at the end if short) and their start times."""
-    if not 0 <= overlap < window.length:
-        raise ValueError(f"overlap must be in [0, {window.length}), got {overlap}")
-    starts = window_starts(record.data.shape[-1], window.length, window.length - overlap)
-    idx = starts[:, None] + np.arange(window.length)[None, :]
-    padded = np.pad(record.data, ((0, 0), (0, max(0, window.length - record.data.shape[-1]))))
-    windows = padded[:, idx].transpose(1, 0, 2)
-    times = [record.start + float(s) / record.sampling_rate for s in starts]
-    return np.ascontiguousarray(windows, dtype=np.float32), times

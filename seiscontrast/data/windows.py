@@ -64,11 +64,3 @@ def normalize_window(x, method: str = "std", eps: float = 1e-8):
     flat = x.reshape(*x.shape[:-2], -1)
     scale = flat.std(axis=-1) if method == "std" else np.abs(flat).max(axis=-1)
     return (x / np.maximum(scale, eps)[..., None, None]).astype(np.float32)
-
-
-def fit_length(x: np.ndarray, length: int) -> np.ndarray:
-    """Cut or zero-pad the last axis to exactly ``length`` samples (padding at the end)."""
-    if x.shape[-1] >= length:
-        return x[..., :length]
-    pad = [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])]
-    return np.pad(x, pad)
