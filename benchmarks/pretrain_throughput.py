@@ -144,8 +144,11 @@ def main():
         per_sample = [r["step_s"] / r["length"] for r in chunk]
         growth = ", ".join(f"{r['length']}: {r['step_s'] / chunk[0]['step_s']:.2f}x" for r in chunk)
         linear = all(b <= a * 1.15 for a, b in zip(per_sample, per_sample[1:]))
+        quadrupled = [r["step_s"] / chunk[0]["step_s"] for r in chunk if r["length"] == 4 * chunk[0]["length"]]
+        target = f"; 4x the length: {quadrupled[0]:.2f}x (target <= 4.5x: " \
+                 f"{'met' if quadrupled[0] <= 4.5 else 'NOT met'})" if quadrupled else ""
         print(f"{name}: step time vs {chunk[0]['length']} samples: {growth} "
-              f"({'no faster than linear' if linear else 'FASTER than linear'})")
+              f"({'grows no faster than the length' if linear else 'grows faster than the length'}{target})")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"pretrain_throughput_{args.device}.json"

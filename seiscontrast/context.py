@@ -8,9 +8,11 @@ Layout for the default pooling ``[4, 4]`` (1024 frames in)::
 
 Each stage is a :class:`BidirectionalStack`: an ``xlstm.xLSTMBlockStack`` of mLSTM blocks run forward and
 another run on the time-reversed sequence, merged by a linear layer. The blocks keep xLSTM's own
-initialisation. The mLSTM cell runs on ``mlstm_kernels`` chunkwise kernels (linear in length): native PyTorch
-on CPU, Triton on CUDA, picked per call from the tensor's device; ``kernel="parallel"`` keeps xlstm's default
-quadratic formulation (used as reference in tests and benchmarks).
+initialisation. The mLSTM cell runs on chunkwise kernels (linear in length), picked per call from the tensor's
+device: on CPU our plain-PyTorch kernel (:mod:`seiscontrast.chunkwise`, exact gradients, linear backward), on
+CUDA ``mlstm_kernels``' Triton kernel (whose hand-written backward treats the normaliser and stabiliser as
+constants); ``kernel="parallel"`` keeps xlstm's default quadratic formulation (the reference in tests and
+benchmarks).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from xlstm import mLSTMBlockConfig, mLSTMLayerConfig, xLSTMBlockStack, xLSTMBloc
 from xlstm.blocks.mlstm.backends import parallel_stabilized_simple
 from xlstm.components.linear_headwise import LinearHeadwiseExpand
 
+from .chunkwise import mlstm_chunkwise
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -109,7 +112,9 @@ class ChunkwiseMLSTMKernel(nn.Module):
         return run_chunkwise_kernel(kernel_name(on_cuda), args).to(values.dtype)
 
 
-NATIVE_KERNEL = "chunkwise--native_autograd"
+#: our plain-PyTorch chunkwise kernel (:mod:`seiscontrast.chunkwise`, linear in length, backward included); other
+#: names are ``mlstm_kernels`` kernels
+NATIVE_KERNEL = "chunkwise--seiscontrast"
 TRITON_KERNEL = "chunkwise--triton_limit_chunk"
 #: why the Triton kernels cannot be used in this process (``None``: not known to be broken)
 _triton_failure: str | None = None
@@ -141,8 +146,11 @@ def _mark_triton_broken(reason: str) -> None:
 
 
 def run_chunkwise_kernel(name: str, args: dict) -> torch.Tensor:
-    """``mlstm_kernels`` chunkwise kernel ``name`` on padded input; a failing Triton kernel (e.g. a Triton version
-    whose API the kernels do not match) falls back to the native kernel, with one warning per process."""
+    """Chunkwise kernel ``name`` (ours, :data:`NATIVE_KERNEL`, or an ``mlstm_kernels`` one on padded input); a
+    failing Triton kernel (e.g. a Triton version whose API the kernels do not match) falls back to ours, with one
+    warning per process."""
+    if name == NATIVE_KERNEL:   # its errors are real errors
+        return mlstm_chunkwise(args["q"], args["k"], args["v"], args["i"], args["f"], args["chunk_size"], args["eps"])
     from mlstm_kernels.torch import get_mlstm_kernel
     from mlstm_kernels.torch.kernel_wrappers import wrap_chunkwise__pad_zeros
 
@@ -150,11 +158,11 @@ def run_chunkwise_kernel(name: str, args: dict) -> torch.Tensor:
         return wrap_chunkwise__pad_zeros(mlstm_chunkwise_kernel=get_mlstm_kernel(name), **args)
     except torch.OutOfMemoryError:
         raise
-    except Exception as err:  # only the Triton path falls back; the native kernel's errors are real errors
-        if name == NATIVE_KERNEL:
+    except Exception as err:
+        if "triton" not in name:
             raise
         _mark_triton_broken(f"{name}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-        return wrap_chunkwise__pad_zeros(mlstm_chunkwise_kernel=get_mlstm_kernel(NATIVE_KERNEL), **args)
+        return run_chunkwise_kernel(NATIVE_KERNEL, args)
 
 
 class ParallelMLSTMKernel(nn.Module):

@@ -210,3 +210,22 @@ def test_model_config_selects_the_context_network():
     assert list(tr.backbone_stages()) == ["context_layer2", "context_layer1", "encoder"]
     out = tr.pretrain_forward(torch.randn(2, 3, 1024))
     assert out.context.shape == out.targets.shape == (2, 1024 // tr.hop, 16)
+
+
+@pytest.mark.parametrize("length,chunk", [(100, 16), (256, 64), (7, 32)])
+def test_our_chunkwise_kernel_is_the_parallel_form_exactly(length, chunk):
+    """Outputs and gradients of seiscontrast.chunkwise equal autograd through xlstm's parallel form (float64)."""
+    from xlstm.blocks.mlstm.backends import parallel_stabilized_simple
+
+    from seiscontrast.chunkwise import mlstm_chunkwise
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, length, 8, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    i, f = (3 * torch.randn(2, 3, length, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    weight = torch.randn(2, 3, length, 8, dtype=torch.float64)
+    ref = parallel_stabilized_simple(q, k, v, i[..., None], f[..., None])
+    out = mlstm_chunkwise(q, k, v, i, f, chunk)
+    torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-10)
+    for a, b in zip(torch.autograd.grad((out * weight).sum(), [q, k, v, i, f]),
+                    torch.autograd.grad((ref * weight).sum(), [q, k, v, i, f])):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)

@@ -11,8 +11,9 @@ from seiscontrast.masking import compute_span_mask
 from seiscontrast.model import ModelConfig, build_model
 
 TRITON = ("chunkwise--triton_limit_chunk", "chunkwise--triton_xl_chunk")
-# mlstm_kernels' Triton kernels and native_custbw share one hand-written backward, whose gradients differ from
-# autograd's (native_autograd), so gradients are compared with native_custbw; forward outputs with both
+# mlstm_kernels' Triton kernels and native_custbw share one hand-written backward, which holds the normaliser
+# and the stabiliser constant (so its gradients differ from the exact ones of our kernel, NATIVE_KERNEL);
+# gradients are compared with native_custbw, forward outputs with both
 NATIVE_SAME_BACKWARD = "chunkwise--native_custbw"
 
 
