@@ -1,12 +1,17 @@
 """Recipe of the bundled default picker (``seiscontrast/resources/default_picker.pt``); runs offline on a CPU.
 
-1. writes the labelled synthetic dataset (``seiscontrast synth``),
+1. writes the labelled synthetic dataset (``seiscontrast synth``); most traces carry real noise, cut from the
+   quiet parts of the recordings that ship with ObsPy (``obspy_noise_files``; see ``seiscontrast.data.noise_bank``),
 2. pretrains the CPU-friendly backbone (``configs/pretrain_tiny.yaml`` + ``configs/picker_cpu.yaml``) on the
    synthetic traces, ObsPy's bundled real recordings and, when given, further real waveforms (``--real``),
 3. fine-tunes it on the synthetic picks (full schedule),
-4. evaluates it on the synthetic test split and writes the model and its card (JSON) into the package.
+4. evaluates it on the synthetic test split (and, with ``--real-benchmark``, on real recordings side by side with
+   PhaseNetLight-ETHZ and ObsPy's ar_pick) and writes the model and its card (JSON) into the package.
 
-    python data_prep/train_default_model.py --work runs/default_model [--real ../shared/data/seisbench-dummy]
+    python data_prep/train_default_model.py --work runs/default_model [--real ../shared/data/seisbench-dummy] \
+        [--real-benchmark ../shared/data/seisbench-dummy]
+
+Steps whose output exists are skipped, so re-running with the same ``--work`` only evaluates and installs.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +40,26 @@ def obspy_example_files() -> list[str]:
     return [str(base / n) for n in names if (base / n).is_file()]
 
 
+#: ObsPy's bundled recordings with usable quiet parts: broadband (20-200 Hz), short-period and geophones, from
+#: Germany, the US, New Zealand, Japan, Greece and more; every one a different station
+NOISE_FILES = """signal/tests/data/ref_STS2 signal/tests/data/ref_unknown realtime/tests/data/II.TLY.BHZ.SAC
+clients/fdsn/tests/data/dataselect_example.mseed signal/tests/data/CRLZ.HHZ.10.NZ.SAC io/mseed/tests/data/test.mseed
+io/mseed/tests/data/gaps.mseed signal/tests/data/BW.UH3._.SHE.D.2010.147.cut.slist.gz
+signal/tests/data/BW.UH3._.SHN.D.2010.147.cut.slist.gz signal/tests/data/BW.UH3._.SHZ.D.2010.147.cut.slist.gz
+signal/tests/data/BW.UH4._.EHZ.D.2010.147.cut.slist.gz io/y/tests/data/YAYT_BHZ_20021223.124800
+io/seisan/tests/data/2005-07-23-1452-04S.CER___030.mseed io/mseed/tests/data/dataquality-m.mseed
+io/mseed/tests/data/fullseed.mseed io/gse2/tests/data/loc_RJOB20050831023349.z
+io/gse2/tests/data/loc_RNON20040609200559.z io/mseed/tests/data/BW.BGLD.__.EHE.D.2008.001.first_10_records""".split()
+
+
+def obspy_noise_files() -> list[str]:
+    """Real recordings shipped inside ObsPy whose quiet parts become the noise of the synthetic traces."""
+    import obspy
+
+    base = Path(obspy.__file__).parent
+    return [str(base / n) for n in NOISE_FILES if (base / n).is_file()]
+
+
 def step(args: list[str]) -> None:
     print("$ seiscontrast " + " ".join(args), flush=True)
     if cli(args) != 0:
@@ -49,11 +75,14 @@ def main() -> None:
     ap.add_argument("--real", nargs="*", default=[], help="extra real waveforms/SeisBench folders for pretraining")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-install", action="store_true", help="do not copy the result into the package")
+    ap.add_argument("--real-benchmark", metavar="FOLDER",
+                    help="also run benchmarks/real_data_picks.py on this SeisBench folder and put its summary in the card")
     a = ap.parse_args()
     work = Path(a.work)
     synth = work / "synthetic"
     if not (synth / "metadata.csv").is_file():
-        step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", "0", "--jobs", str(a.jobs)])
+        step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", "0", "--jobs", str(a.jobs),
+              "--real-noise", *obspy_noise_files()])
     pre = work / "pretrain"
     if not (pre / "model.pt").is_file():
         step(["pretrain", "--config", "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml", "--data", str(synth),
@@ -68,14 +97,22 @@ def main() -> None:
               "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5"])
     ev = work / "evaluation"
     step(["evaluate", "--model", str(ft / "picker.pt"), "--data", str(synth), "--out", str(ev)])
+    real = None
+    if a.real_benchmark:
+        real = work / "real_data_picks.json"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "real_data_picks.py"), "--model",
+                        str(ft / "picker.pt"), "--dataset", a.real_benchmark, "--out", str(real)], check=True)
     if not a.no_install:
         RESOURCES.mkdir(exist_ok=True)
         shutil.copy(ft / "picker.pt", RESOURCES / "default_picker.pt")
         card = {"name": "seiscontrast-default-cpu", "recipe": "data_prep/train_default_model.py",
                 "pretraining_data": ["synthetic (seiscontrast synth, seed 0)", *map(str, a.real),
                                      "ObsPy bundled example recordings"],
-                "finetuning_data": f"synthetic, {a.n_traces} traces, seed 0",
+                "finetuning_data": f"synthetic, {a.n_traces} traces, seed 0; 70 % in real noise from "
+                                   f"{len(obspy_noise_files())} ObsPy recordings, 10 % accelerometers, 5 % vertical-only",
                 "synthetic_test_metrics": json.loads((ev / "results.json").read_text())["test"]}
+        if real is not None:
+            card["real_data_benchmark"] = json.loads(real.read_text())
         (RESOURCES / "default_picker.json").write_text(json.dumps(card, indent=2))
         print(f"installed {RESOURCES / 'default_picker.pt'}")
 

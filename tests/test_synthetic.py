@@ -92,3 +92,27 @@ def test_noise_traces_have_no_picks(traces):
         if meta["trace_category"] == "noise":
             assert not np.any(signal)
             assert "trace_p_arrival_sample" not in meta
+
+
+def test_vertical_only_stations_and_accelerometers_are_drawn():
+    only_z = SynthConfig(seed=5, vertical_only_fraction=1.0, accelerometer_fraction=0.7)
+    kinds = set()
+    for i in range(6):
+        data, meta = synthesize_trace(only_z, i)
+        assert meta["trace_components"] == "Z" and not data[1:].any() and data[0].any()
+        kinds.add((meta["station_instrument"], meta["trace_channel"]))
+    assert ("accelerometer", "HN") in kinds
+    data, meta = synthesize_trace(SynthConfig(seed=5, vertical_only_fraction=0.0), 0)
+    assert meta["trace_components"] == "ZNE" and data[1:].any()
+
+
+def test_low_rate_records_are_band_limited_like_resampled_real_data(traces):
+    """A trace recorded at 20 Hz and resampled to 100 Hz has nothing above 10 Hz, spikes and bursts included."""
+    n = 0
+    for data, meta, _, _ in traces:
+        if meta["trace_original_rate_hz"] == 20.0:
+            spec = np.abs(np.fft.rfft(data.astype(np.float64), axis=-1)) ** 2
+            freqs = np.fft.rfftfreq(data.shape[-1], 0.01)
+            assert spec[:, freqs > 10.5].sum() < 1e-4 * spec.sum()
+            n += 1
+    assert n > 5

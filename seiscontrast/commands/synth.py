@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,15 +14,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-traces", type=int, default=1000, help="number of traces")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
     p.add_argument("--noise-fraction", type=float, default=0.12, help="share of noise-only traces")
+    p.add_argument("--real-noise", nargs="+", metavar="SOURCE",
+                   help="put the events into real noise: a noise bank (.h5) or recordings (files, folders, globs, "
+                        "SeisBench datasets) whose quiet parts become one (OUT_DIR/noise_bank.h5)")
+    p.add_argument("--real-noise-fraction", type=float, default=0.7, help="share of traces with real noise")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data.synthetic import SynthConfig, write_synthetic_dataset
 
-    cfg = SynthConfig(n_traces=args.n_traces, seed=args.seed, noise_fraction=args.noise_fraction)
+    cfg = SynthConfig(n_traces=args.n_traces, seed=args.seed, noise_fraction=args.noise_fraction,
+                      real_noise_fraction=args.real_noise_fraction)
+    out = Path(args.out_dir)
+    if (out / "metadata.csv").exists():
+        raise FileExistsError(f"{out} already holds a data set (metadata.csv); choose another folder")
+    if args.real_noise:
+        cfg.noise_bank = str(noise_bank(args.real_noise, out / "noise_bank.h5", not args.quiet).resolve())
     t0 = time.perf_counter()
     out = write_synthetic_dataset(args.out_dir, cfg, n_jobs=args.jobs, progress=not args.quiet)
     dt = time.perf_counter() - t0
     print(f"wrote {cfg.n_traces} traces to {out} in {dt:.1f} s ({cfg.n_traces / dt:.0f} traces/s)")
     return 0
+
+
+def noise_bank(sources: list[str], out: Path, progress: bool) -> Path:
+    """The bank file given, or one cut from the given recordings into ``out``."""
+    if len(sources) == 1 and sources[0].endswith((".h5", ".hdf5")) and Path(sources[0]).is_file():
+        return Path(sources[0])
+    from ..data.noise_bank import build_noise_bank
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path, summary = build_noise_bank(sources, out, progress)
+    kinds = ", ".join(f"{kind} {secs / 60:.0f} min" for kind, secs in summary["seconds_by_kind"].items())
+    print(f"noise bank {path}: {summary['segments']} quiet segments ({kinds}) from {len(summary['seconds_by_source'])}"
+          " source(s)")
+    return path

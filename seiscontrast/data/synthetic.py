@@ -15,33 +15,38 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
 * **Three components**: P along the ray (mostly Z, steep incidence), S as SV/SH with a random polarisation
   (mostly horizontal), codas scattered onto all components; rotated to N/E with a random back-azimuth;
   random radiation pattern (S/P ratio 1.5–10, occasionally P-dominant); random first-motion polarity.
-* **Instrument**: broadband (flat velocity) or short-period (1–4.5 Hz geophone), plus the anti-alias filter of
-  an original recording rate of 20, 40, 50, 100 or 200 Hz (all traces are stored at 100 Hz, as the models see them).
+* **Instrument**: broadband (flat velocity), short-period (1–4.5 Hz geophone) or accelerometer (flat
+  acceleration, ``HN``), plus the anti-alias filter of an original recording rate of 20, 40, 50, 100 or 200 Hz
+  (all traces are stored at 100 Hz, as the models see them).
 * **Noise**: coloured background (power law), secondary microseism peak (0.12–0.3 Hz, stronger on the
   horizontals), cultural noise band, instrument self-noise, slow amplitude modulation, and now and then
   noise bursts, spikes, telemetry gaps (zeros), DC offsets/trends and clipping. The SNR spans ~0.3 to >1000.
+  Or, with a noise bank (``SynthConfig.noise_bank``), **real noise** recorded by real stations, with the event
+  seen through the sensor kind and original rate of that recording.
 * **Traces**: noise-only traces (no picks) and, occasionally, a second event in the same trace
   (``trace_p2_arrival_sample``/``trace_s2_arrival_sample``). Picks are left out where the phase is buried in
   noise (as an analyst would) or falls outside the trace.
 
 What is **not** modelled: layered-earth travel times and head waves (Pn/Sn), surface waves and Lg, site
-resonances, anisotropy/shear-wave splitting, instrument responses other than the two above, real station
-noise non-stationarity (day/night cycles), teleseisms, and timing errors of real picks.
+resonances, anisotropy/shear-wave splitting, instrument responses other than the three above, teleseisms, and
+timing errors of real picks.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import seisbench.data as sbd
 from obspy import UTCDateTime
 from obspy.signal.rotate import rotate_rt_ne
-from scipy.signal import fftconvolve
+from scipy.signal import fftconvolve, resample_poly
 
 from ..logs import get_logger, progress_bar
 
@@ -50,7 +55,15 @@ log = get_logger(__name__)
 
 @dataclass
 class SynthConfig:
-    """Synthetic data set parameters (times in s, distances in km, rates in Hz)."""
+    """Synthetic data set parameters (times in s, distances in km, rates in Hz).
+
+    ``resample_low_rates``: a trace recorded below ``sampling_rate`` is decimated to its original rate and
+    resampled back (polyphase, as ``pick`` and SeisBench do with real low-rate data), so its onsets carry the same
+    filter ringing. ``vertical_only_fraction`` of the traces come from vertical-only stations (N and E zero, as ``pick`` fills
+    absent components). ``noise_bank``: a file of real noise (:mod:`~seiscontrast.data.noise_bank`); ``real_noise_fraction`` of the
+    traces then carry real noise instead of synthetic noise, with the sensor kind and original rate of the
+    recording it came from (``trace_noise_source`` says which).
+    """
 
     n_traces: int = 1000
     seed: int = 0
@@ -63,12 +76,20 @@ class SynthConfig:
     depth_range: list[float] = field(default_factory=lambda: [1.0, 35.0])
     p_onset_range: list[float] = field(default_factory=lambda: [3.0, 40.0])
     split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
+    accelerometer_fraction: float = 0.1
+    vertical_only_fraction: float = 0.05
+    resample_low_rates: bool = True
+    noise_bank: str | None = None
+    real_noise_fraction: float = 0.7
 
     def __post_init__(self):
         if self.n_traces < 1:
             raise ValueError(f"n_traces must be >= 1, got {self.n_traces}")
         if abs(sum(self.split_fractions) - 1) > 1e-6 or len(self.split_fractions) != 3:
             raise ValueError(f"split_fractions must be three numbers summing to 1, got {self.split_fractions}")
+        for name in ("accelerometer_fraction", "vertical_only_fraction", "real_noise_fraction", "noise_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 # ----------------------------------------------------------------------------------------------- spectra
@@ -104,9 +125,12 @@ def causal_filter(amplitude_fn, fs: float, length: int, n_fft: int = 1 << 14) ->
 
 
 def instrument_amplitude(freqs: np.ndarray, inst: dict, fs: float) -> np.ndarray:
-    """Velocity amplitude response: flat (broadband) or a damped geophone, times a digitiser anti-alias."""
+    """Amplitude response to ground velocity: flat (broadband), a damped geophone (short-period), or rising with
+    frequency (accelerometer: flat to acceleration); times a digitiser anti-alias filter."""
     resp = np.ones_like(freqs)
-    if inst["type"] == "short-period":
+    if inst["type"] == "accelerometer":
+        resp = freqs.copy()
+    elif inst["type"] == "short-period":
         x = freqs / inst["f0"]
         resp = x**2 / np.sqrt((1 - x**2) ** 2 + (2 * 0.7 * x) ** 2)
     else:  # broadband: roll-off below ~1/120 Hz
@@ -229,13 +253,40 @@ def station_noise(rng, n: int, fs: float, inst: dict, hf_rms: float) -> np.ndarr
         phase = np.exp(2j * np.pi * rng.random(len(freqs)))
         x = np.fft.irfft(spec * phase, n_fft)[:n]
         out[c] = x
-    # scale so that the >1 Hz rms equals hf_rms (measured on the Z component)
-    z_hf = np.fft.irfft(np.fft.rfft(out[0], n_fft) * (freqs > 1), n_fft)[:n]
-    out *= hf_rms / max(z_hf.std(), 1e-20)
+    scale_to_hf_rms(out, fs, hf_rms)
     # slow amplitude modulation (non-stationary noise)
     t = np.arange(n) / fs
     out *= 1 + 0.25 * np.sin(2 * np.pi * t / rng.uniform(20, 120) + rng.uniform(0, 2 * np.pi))
     return out
+
+
+def scale_to_hf_rms(x: np.ndarray, fs: float, hf_rms: float) -> np.ndarray:
+    """Scale ``[3, n]`` noise in place so that its rms above 1 Hz on the Z component is ``hf_rms``."""
+    n = x.shape[1]
+    n_fft = 1 << int(math.ceil(math.log2(n)))
+    freqs = np.fft.rfftfreq(n_fft, 1 / fs)
+    z_hf = np.fft.irfft(np.fft.rfft(x[0], n_fft) * (freqs > 1), n_fft)[:n]
+    x *= hf_rms / max(z_hf.std(), 1e-20)
+    return x
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_bank(path: str):
+    from .noise_bank import NoiseBank
+
+    return NoiseBank(path)
+
+
+def real_noise(rng, cfg: SynthConfig, n: int, hf_rms: float) -> tuple[np.ndarray, dict, str]:
+    """``[3, n]`` real noise from the bank scaled to ``hf_rms``, the instrument of its recording and its name."""
+    noise, seg = _noise_bank(cfg.noise_bank).draw(rng, n, cfg.sampling_rate)
+    inst = {"type": seg.kind, "rate": seg.sampling_rate}
+    if seg.kind == "short-period":
+        inst["f0"] = float(rng.choice([1.0, 2.0, 4.5]))
+    return scale_to_hf_rms(noise, cfg.sampling_rate, hf_rms), inst, f"{Path(seg.source).name}:{seg.station}.{seg.channel}"
+
+
+CHANNELS = {"short-period": "EH", "broadband": "HH", "accelerometer": "HN"}
 
 
 def add_artefacts(rng, x: np.ndarray, fs: float, hf_rms: float) -> list[str]:
@@ -276,12 +327,17 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
     rng = np.random.default_rng([cfg.seed, index])
     fs = cfg.sampling_rate
     n = int(round(cfg.trace_duration * fs))
-    inst = ({"type": "short-period", "f0": float(rng.choice([1.0, 2.0, 4.5]))} if rng.random() < 0.3
-            else {"type": "broadband"})
+    u = rng.random()   # one draw for the kind, so the random stream does not depend on the shares
+    inst = ({"type": "short-period", "f0": float(rng.choice([1.0, 2.0, 4.5]))} if u < 0.3
+            else {"type": "accelerometer"} if u < 0.3 + cfg.accelerometer_fraction else {"type": "broadband"})
     inst["rate"] = float(rng.choice([100.0, 200.0, 50.0, 40.0, 20.0], p=[0.5, 0.1, 0.1, 0.15, 0.15]))
     kappa = rng.uniform(0.01, 0.06)
     hf_rms = _loguniform(rng, 10**-3.4, 10**-1.2)
-    noise = station_noise(rng, n, fs, inst, hf_rms)
+    noise_source = "synthetic"
+    if cfg.noise_bank and rng.random() < cfg.real_noise_fraction:
+        noise, inst, noise_source = real_noise(rng, cfg, n, hf_rms)
+    else:
+        noise = station_noise(rng, n, fs, inst, hf_rms)
     signal = np.zeros((3, n))
     meta = {
         "trace_name": f"synth_{index:07d}",
@@ -290,8 +346,9 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
         "station_network_code": "SY",
         "station_code": f"S{int(rng.integers(0, 64)):03d}",
         "station_location_code": "",
-        "trace_channel": "EH" if inst["type"] == "short-period" else "HH",
+        "trace_channel": CHANNELS[inst["type"]],
         "station_instrument": inst["type"],
+        "trace_noise_source": noise_source,
         "trace_category": "noise",
         "trace_noise_rms": hf_rms,
         "trace_original_rate_hz": inst["rate"],
@@ -337,14 +394,29 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
         level = np.abs(data).max() * rng.uniform(0.3, 0.8)
         data = np.clip(data, -level, level)
         meta["trace_artefacts"] += ",clipped"
+    if cfg.resample_low_rates and inst["rate"] < fs:
+        data = through_rate(data, inst["rate"], fs)
     counts = _loguniform(rng, 1e5, 1e8)  # digitiser gain: mm-equivalent → counts
     data = (data * counts).astype(np.float32)
     r = rng.random()
     f_train, f_dev, _ = cfg.split_fractions
     meta["split"] = "train" if r < f_train else ("dev" if r < f_train + f_dev else "test")
+    meta["trace_components"] = "ZNE"
+    parts = [data, (signal * counts).astype(np.float32), (noise * counts).astype(np.float32)]
+    if rng.random() < cfg.vertical_only_fraction:   # a vertical-only station: N and E are absent (zeros)
+        for x in parts:
+            x[1:] = 0.0
+        meta["trace_components"] = "Z"
     if return_parts:
-        return data, meta, (signal * counts).astype(np.float32), (noise * counts).astype(np.float32)
+        return parts[0], meta, parts[1], parts[2]
     return data, meta
+
+
+def through_rate(x: np.ndarray, rate: float, fs: float) -> np.ndarray:
+    """``x`` (at ``fs``) as if recorded at ``rate`` and resampled to ``fs``: polyphase down, then up."""
+    ratio = Fraction(rate / fs).limit_denominator(1000)
+    low = resample_poly(x, ratio.numerator, ratio.denominator, axis=-1)
+    return resample_poly(low, ratio.denominator, ratio.numerator, axis=-1)[..., :x.shape[-1]]
 
 
 def _chunk(args) -> list[tuple[np.ndarray, dict]]:
