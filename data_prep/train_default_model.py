@@ -82,7 +82,7 @@ def main() -> None:
     synth = work / "synthetic"
     if not (synth / "metadata.csv").is_file():
         step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", "0", "--jobs", str(a.jobs),
-              "--real-noise", *obspy_noise_files()])
+              "--realistic", "--real-noise", *obspy_noise_files()])
     pre = work / "pretrain"
     if not (pre / "model.pt").is_file():
         step(["pretrain", "--config", "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml", "--data", str(synth),
