@@ -89,3 +89,9 @@ def test_a_recording_without_quiet_parts_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="short.mseed"):
         build_noise_bank([str(path)], tmp_path / "b.h5", progress=False)
     assert not (tmp_path / "b.h5").exists()
+
+
+def test_an_unknown_dataset_name_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match="NotADataset"):
+        build_noise_bank(["NotADataset"], tmp_path / "b.h5", progress=False)
+    assert not (tmp_path / "b.h5").exists()

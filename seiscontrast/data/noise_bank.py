@@ -90,11 +90,10 @@ def _first_pick(metadata: dict) -> int | None:
 
 def _seisbench_channels(source: str):
     """``(source, station, channel, rate, data, stop)`` per component of every trace of a SeisBench dataset."""
-    import seisbench.data as sbd
+    from .seisbench_source import open_dataset
+    from .windows import WindowConfig
 
-    path = Path(source)
-    ds = sbd.WaveformDataset(path, component_order="ZNE", dimension_order="NCW") if path.is_dir() else \
-        getattr(sbd, source)(component_order="ZNE", dimension_order="NCW")
+    ds = open_dataset(source, WindowConfig(components="ZNE"), resample=False)
     for i in range(len(ds)):
         wf, meta = ds.get_sample(i)
         first = _first_pick(meta)

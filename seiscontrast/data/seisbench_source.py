@@ -61,12 +61,13 @@ class DatasetConfig:
 
 
 def open_dataset(source: str | Path, window: WindowConfig, missing_components: str = "pad",
-                 cache: str | None = None) -> sbd.WaveformDataset:
-    """Open one SeisBench dataset by class name or folder, resampled to ``window.sampling_rate``.
+                 cache: str | None = None, resample: bool = True) -> sbd.WaveformDataset:
+    """Open one SeisBench dataset by class name or folder, resampled to ``window.sampling_rate`` (or, without
+    ``resample``, at each trace's recorded rate).
 
     Raises ``ValueError`` naming the source when it is neither an existing folder nor a SeisBench dataset class.
     """
-    kwargs = dict(sampling_rate=window.sampling_rate, component_order=window.components,
+    kwargs = dict(sampling_rate=window.sampling_rate if resample else None, component_order=window.components,
                   dimension_order="NCW", missing_components=missing_components, cache=cache)
     path = Path(source)
     if path.is_dir():
