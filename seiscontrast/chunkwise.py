@@ -28,22 +28,31 @@ def mlstm_chunkwise(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.
 
     ``constant_normalizer`` holds the normaliser and the stabiliser constant in the backward pass: the gradients
     ``mlstm_kernels``' hand-written backward computes (its Triton kernels, ``native_custbw``); by default the
-    gradients are exact."""
+    gradients are exact. Under autocast it still works in float32: bf16 products would lose the stabilised sums.
+    """
+    if torch.is_autocast_enabled(q.device.type):
+        with torch.autocast(q.device.type, enabled=False):
+            return mlstm_chunkwise(q, k, v, i, f, chunk_size, eps, constant_normalizer)
     dtype = v.dtype
     work = torch.float64 if dtype == torch.float64 else torch.float32
     q, k, v, i, f = (t.to(work) for t in (q, k, v, i, f))
     batch, heads, length, dk = q.shape
+    dv = v.shape[-1]
     size = chunk_size
     pad = (-length) % size
-    if pad:   # padding comes after every real step, so it cannot change their outputs
+    # values get a column of ones, so that one product gives a chunk's numerator and its denominator's sum, and
+    # the key state n rides along as the last column of C
+    v = torch.cat([v, v.new_ones(batch, heads, length, 1)], -1)
+    if pad:
         q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
         i, f = (F.pad(t, (0, pad)) for t in (i, f))
     n_chunks = (length + pad) // size
-    q = q.view(batch, heads, n_chunks, size, dk)
-    k = k.view(batch, heads, n_chunks, size, dk) / math.sqrt(dk)
-    v = v.view(batch, heads, n_chunks, size, -1)
-    gate_in = i.view(batch, heads, n_chunks, size)
-    log_f = F.logsigmoid(f).view(batch, heads, n_chunks, size).cumsum(-1)   # log decay from chunk start to t
+    # contiguous once: each is used by several products, which would otherwise each copy a strided view
+    q = q.reshape(batch, heads, n_chunks, size, dk).contiguous()
+    k = (k.reshape(batch, heads, n_chunks, size, dk) / math.sqrt(dk)).contiguous()
+    v = v.view(batch, heads, n_chunks, size, dv + 1)
+    gate_in = i.reshape(batch, heads, n_chunks, size)
+    log_f = F.logsigmoid(f).reshape(batch, heads, n_chunks, size).cumsum(-1)   # log decay from chunk start to t
 
     # within each chunk: log D_tj = log F_t - log F_j + i_j (j <= t)
     causal = torch.ones(size, size, dtype=torch.bool, device=q.device).tril()
@@ -56,32 +65,26 @@ def mlstm_chunkwise(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.
     weight = decay[..., None] - log_f + gate_in               # log weight of step j in its chunk's end state
     local = weight.amax(-1)                                    # [B, NH, NC]
     kw = k * torch.exp(weight - local[..., None])[..., None]
-    chunk_kv = kw.transpose(-1, -2) @ v                        # [B, NH, NC, DK, DV]
-    chunk_k = kw.sum(-2)                                       # [B, NH, NC, DK]
-    states_c, states_n, states_m = [], [], []
-    c_state = q.new_zeros(batch, heads, dk, v.shape[-1])
-    n_state = q.new_zeros(batch, heads, dk)
+    chunk_kv = kw.transpose(-1, -2) @ v                        # [B, NH, NC, DK, DV + 1]: C and n
+    states, states_m = [], []
+    c_state = q.new_zeros(batch, heads, dk, dv + 1)
     m_state = q.new_full((batch, heads), -math.inf)
-    for kv_c, k_c, decay_c, local_c in zip(chunk_kv.unbind(2), chunk_k.unbind(2), decay.unbind(2), local.unbind(2)):
-        states_c.append(c_state)
-        states_n.append(n_state)
+    for kv_c, decay_c, local_c in zip(chunk_kv.unbind(2), decay.unbind(2), local.unbind(2)):
+        states.append(c_state)
         states_m.append(m_state)
         m_new = torch.maximum(decay_c + m_state, local_c)
-        keep, add = torch.exp(decay_c + m_state - m_new), torch.exp(local_c - m_new)
-        c_state = keep[..., None, None] * c_state + add[..., None, None] * kv_c
-        n_state = keep[..., None] * n_state + add[..., None] * k_c
+        c_state = (torch.exp(decay_c + m_state - m_new)[..., None, None] * c_state
+                   + torch.exp(local_c - m_new)[..., None, None] * kv_c)
         m_state = m_new
-    c_before = torch.stack(states_c, dim=2)                   # state before each chunk   [B, NH, NC, DK, DV]
-    n_before = torch.stack(states_n, dim=2)                   # [B, NH, NC, DK]
+    c_before = torch.stack(states, dim=2)                     # state before each chunk   [B, NH, NC, DK, DV + 1]
     log_state = log_f + torch.stack(states_m, dim=2)[..., None]   # log scale of the state at step t
 
     m_row = torch.maximum(log_d.amax(-1), log_state)          # the parallel form's row maximum
     if constant_normalizer:
         m_row = m_row.detach()
     scores = (q @ k.transpose(-1, -2)) * torch.exp(log_d - m_row[..., None])
-    from_state = torch.exp(log_state - m_row)
-    numerator = scores @ v + from_state[..., None] * (q @ c_before)
-    denominator = scores.sum(-1) + from_state * (q @ n_before[..., None])[..., 0]
+    out = scores @ v + torch.exp(log_state - m_row)[..., None] * (q @ c_before)
+    numerator, denominator = out[..., :dv], out[..., dv]
     normalizer = torch.maximum(denominator.abs(), torch.exp(-m_row)) + eps
     h = numerator / (normalizer.detach() if constant_normalizer else normalizer)[..., None]
-    return h.reshape(batch, heads, n_chunks * size, -1)[:, :, :length].to(dtype)
+    return h.reshape(batch, heads, n_chunks * size, dv)[:, :, :length].to(dtype)
