@@ -82,9 +82,11 @@ def info_nce(context: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, c
     n_max = int(mask.sum(1).max().item()) if len(positives) else 0
     c = context.new_zeros(b, n_max, d, dtype=torch.float32)
     q = context.new_zeros(b, n_max, d, dtype=torch.float32)
-    c[window, rank] = F.normalize(context.reshape(-1, d)[positives].float(), dim=-1)
+    # τ divides the [n, d] context vectors, not the [n, n] similarities: one pass fewer over a tensor that grows
+    # with the square of the length
+    c[window, rank] = F.normalize(context.reshape(-1, d)[positives].float(), dim=-1) / cfg.temperature
     q[window, rank] = F.normalize(targets.reshape(-1, d)[positives].float(), dim=-1)
-    sim = torch.bmm(c, q.transpose(1, 2)) / cfg.temperature              # [B, n, n]
+    sim = torch.bmm(c, q.transpose(1, 2))                                # [B, n, n] logits
     pos_logit = sim[window, rank, rank]
     neg_logit = sim[window[:, None], rank[:, None], neg_rank]
     same = neg_rank == rank[:, None]

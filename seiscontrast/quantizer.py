@@ -43,9 +43,10 @@ class QuantizerConfig:
 @dataclass
 class QuantizerOutput:
     """Attributes:
-    quantized: ``[batch, frames, dim]`` code vectors (straight-through gradients in training).
+    quantized: ``[batch, frames, dim]`` code vectors (straight-through gradients in training); with a mask, zero
+        at the frames outside it.
     codes: ``[batch, frames, groups]`` entry per group the quantized vector is made of (Gumbel-sampled in
-        training, arg-max otherwise).
+        training, arg-max otherwise); with a mask, -1 at the frames outside it.
     prob_perplexity: perplexity of the batch-averaged soft code distribution, summed over groups
         (between ``groups`` and ``groups × codes``).
     code_perplexity: the same from the hard choices.
@@ -65,7 +66,8 @@ def _perplexity(probs: torch.Tensor) -> torch.Tensor:
 
 
 class GumbelVectorQuantizer(nn.Module):
-    """``[batch, frames, in_dim]`` → :class:`QuantizerOutput`; ``mask`` restricts the perplexity statistics."""
+    """``[batch, frames, in_dim]`` → :class:`QuantizerOutput`; a ``mask`` restricts quantization and the perplexity
+    statistics to the masked frames."""
 
     def __init__(self, in_dim: int, cfg: QuantizerConfig):
         super().__init__()
@@ -81,21 +83,27 @@ class GumbelVectorQuantizer(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> QuantizerOutput:
         g, v = self.cfg.groups, self.cfg.codes
         b, t, _ = x.shape
-        logits = self.logits(x).float().view(b, t, g, v)
-        selected = logits if mask is None else logits[mask]           # [..., g, v] frames that count
-        soft = selected.softmax(-1).reshape(-1, g, v).mean(0)
-        hard_idx = logits.argmax(-1)                                   # [b, t, g]
-        hard_counts = F.one_hot(hard_idx if mask is None else hard_idx[mask], v).float().reshape(-1, g, v).mean(0)
+        # with a mask only the masked frames are quantized: they are the only targets the contrastive loss uses,
+        # and the Gumbel sampling over groups × codes logits per frame is the costliest part of the step
+        logits = self.logits(x if mask is None else x[mask]).float().view(-1, g, v)   # [n, g, v]
+        soft = logits.softmax(-1).mean(0)
+        hard_idx = logits.argmax(-1)                                   # [n, g]
+        hard_counts = F.one_hot(hard_idx, v).float().mean(0)
         if self.training:
             onehot = F.gumbel_softmax(logits, tau=self.temperature, hard=True, dim=-1)
             used_idx = onehot.argmax(-1)  # the sampled codes the targets are actually built from
         else:
             onehot = F.one_hot(hard_idx, v).to(logits.dtype)
             used_idx = hard_idx
-        quantized = torch.einsum("btgv,gvd->btgd", onehot.to(self.codebook.dtype), self.codebook).reshape(b, t, -1)
+        quantized = torch.einsum("ngv,gvd->ngd", onehot.to(self.codebook.dtype), self.codebook).flatten(1)
+        if mask is None:
+            quantized, codes = quantized.view(b, t, -1), used_idx.view(b, t, g)
+        else:
+            quantized = quantized.new_zeros(b, t, quantized.shape[-1]).masked_scatter(mask[..., None], quantized)
+            codes = used_idx.new_full((b, t, g), -1).masked_scatter(mask[..., None], used_idx)
         prob_ppl = _perplexity(soft)
         return QuantizerOutput(
-            quantized=quantized, codes=used_idx, prob_perplexity=prob_ppl,
+            quantized=quantized, codes=codes, prob_perplexity=prob_ppl,
             code_perplexity=_perplexity(hard_counts),
             diversity_loss=(g * v - prob_ppl) / (g * v),
         )

@@ -92,6 +92,27 @@ def test_quantizer_shapes_gradients_perplexity():
     assert torch.isclose(q.codebook[0], g0).all(-1).any()
 
 
+def test_quantizer_with_a_mask_quantizes_the_masked_frames_only():
+    """Masked frames get the codes and vectors they get without a mask; the others zeros and code -1, and the
+    statistics are those of the masked frames."""
+    torch.manual_seed(0)
+    q = GumbelVectorQuantizer(16, QuantizerConfig(groups=2, codes=320, dim=32)).eval()   # arg-max: deterministic
+    x = torch.randn(3, 40, 16)
+    mask = torch.rand(3, 40) < 0.5
+    full, part = q(x), q(x, mask)
+    torch.testing.assert_close(part.quantized[mask], full.quantized[mask])
+    assert torch.equal(part.codes[mask], full.codes[mask])
+    assert (part.quantized[~mask] == 0).all() and (part.codes[~mask] == -1).all()
+    only = q(x[mask][None])
+    torch.testing.assert_close(part.prob_perplexity, only.prob_perplexity)
+    torch.testing.assert_close(part.code_perplexity, only.code_perplexity)
+    # in training the straight-through gradients reach the masked frames' features and no others
+    q.train()
+    x.requires_grad_(True)
+    q(x, mask).quantized.square().sum().backward()
+    assert (x.grad[~mask] == 0).all() and (x.grad[mask].abs().sum(-1) > 0).all()
+
+
 def test_quantizer_temperature_anneals():
     cfg = QuantizerConfig()
     assert cfg.temperature(0) == pytest.approx(2.0) and cfg.temperature(1) == pytest.approx(0.5)
@@ -229,3 +250,48 @@ def test_our_chunkwise_kernel_is_the_parallel_form_exactly(length, chunk):
     for a, b in zip(torch.autograd.grad((out * weight).sum(), [q, k, v, i, f]),
                     torch.autograd.grad((ref * weight).sum(), [q, k, v, i, f])):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_faster_xlstm_modules_give_xlstm_results():
+    """Our swaps inside xlstm's blocks (block-diagonal q/k/v products at inference, gates without the concatenation)
+    give the same outputs and gradients as xlstm's own modules with the same weights."""
+    import copy
+
+    from xlstm.blocks.mlstm.cell import mLSTMCell
+    from xlstm.components.linear_headwise import LinearHeadwiseExpand
+
+    from seiscontrast.context import BlockDiagonalHeadwise, ContextConfig, SplitGateMLSTMCell, mlstm_stack
+
+    torch.manual_seed(0)
+    ours = mlstm_stack(32, 2, ContextConfig(dim=32, num_heads=2, qkv_proj_blocksize=4))
+    for p in ours.parameters():   # xlstm initialises gate weights at zero: make every path count
+        p.data += 0.1 * torch.randn_like(p)
+    theirs = copy.deepcopy(ours)
+    swapped = {BlockDiagonalHeadwise: LinearHeadwiseExpand, SplitGateMLSTMCell: mLSTMCell}
+    assert {type(m) for m in ours.modules()} >= set(swapped)
+    for m in theirs.modules():
+        m.__class__ = swapped.get(type(m), type(m))
+    x = torch.randn(3, 70, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+    out_ours, out_theirs = ours(x), theirs(x)
+    torch.testing.assert_close(out_ours, out_theirs, rtol=1e-5, atol=1e-5)
+    out_ours.square().sum().backward()
+    out_theirs.square().sum().backward()
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        assert (a.grad - b.grad).abs().max() <= 1e-5 * b.grad.abs().max(), name   # float rounding only
+
+
+def test_our_chunkwise_kernel_keeps_float32_under_autocast():
+    """Autocast (bf16 on CUDA, here on CPU) must not turn the kernel's products into bf16: same result as without."""
+    from seiscontrast.chunkwise import mlstm_chunkwise
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 96, 16) for _ in range(3))
+    i, f = torch.randn(2, 2, 96), 3 + torch.randn(2, 2, 96)
+    ref = mlstm_chunkwise(q, k, v, i, f, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mlstm_chunkwise(q, k, v, i, f, 32)
+        assert (q @ k.transpose(-1, -2)).dtype == torch.bfloat16   # autocast is really on
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
