@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pk.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default 64)")
     pk.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     ar = p.add_argument_group("archive")
-    ar.add_argument("--chunk", type=_duration, default=86400.0, help="chunk length, e.g. 1d, 6h (default 1d)")
+    ar.add_argument("--chunk", type=_duration, default=21600.0, help="chunk length, e.g. 1d, 6h (default 6h)")
     ar.add_argument("--max-gap", type=_duration, default=120.0,
                     help="longer gaps start a new record instead of being zero-filled (default 120 s)")
     ar.add_argument("--min-rate", type=float, default=10.0, help="skip channels sampled below this, Hz (default 10)")
