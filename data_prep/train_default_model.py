@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from seiscontrast.cli import main as cli
+from seiscontrast.data.synthetic import REALISTIC, SynthConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = ROOT / "seiscontrast" / "resources"
@@ -108,8 +109,10 @@ def main() -> None:
         card = {"name": "seiscontrast-default-cpu", "recipe": "data_prep/train_default_model.py",
                 "pretraining_data": ["synthetic (seiscontrast synth, seed 0)", *map(str, a.real),
                                      "ObsPy bundled example recordings"],
-                "finetuning_data": f"synthetic, {a.n_traces} traces, seed 0; 70 % in real noise from "
-                                   f"{len(obspy_noise_files())} ObsPy recordings, 10 % accelerometers, 5 % vertical-only",
+                "finetuning_data": f"synthetic, {a.n_traces} traces, seed 0; {SynthConfig.real_noise_fraction:.0%} in "
+                                   f"real noise from {len(obspy_noise_files())} ObsPy recordings, "
+                                   f"{REALISTIC['accelerometer_fraction']:.0%} accelerometers, "
+                                   f"{REALISTIC['vertical_only_fraction']:.0%} vertical-only",
                 "synthetic_test_metrics": json.loads((ev / "results.json").read_text())["test"]}
         if real is not None:
             card["real_data_benchmark"] = json.loads(real.read_text())

@@ -20,17 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real-noise-fraction", type=float, default=0.7, help="share of traces with real noise")
     p.add_argument("--realistic", action="store_true",
                    help="also accelerometers (10 %%), vertical-only stations (5 %%) and low-rate records resampled "
-                        "through their original rate (off by default so that data sets stay as they were)")
+                        "through their original rate (data.synthetic.REALISTIC; off by default so that data sets "
+                        "stay as they were)")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.synthetic import SynthConfig, write_synthetic_dataset
+    from ..data.synthetic import REALISTIC, SynthConfig, write_synthetic_dataset
 
     cfg = SynthConfig(n_traces=args.n_traces, seed=args.seed, noise_fraction=args.noise_fraction,
-                      real_noise_fraction=args.real_noise_fraction)
-    if args.realistic:
-        cfg.accelerometer_fraction, cfg.vertical_only_fraction, cfg.resample_low_rates = 0.1, 0.05, True
+                      real_noise_fraction=args.real_noise_fraction, **(REALISTIC if args.realistic else {}))
     out = Path(args.out_dir)
     if (out / "metadata.csv").exists():
         raise FileExistsError(f"{out} already holds a data set (metadata.csv); choose another folder")

@@ -58,7 +58,7 @@ class SynthConfig:
     """Synthetic data set parameters (times in s, distances in km, rates in Hz).
 
     The next three are off by default, so that data sets (and the figures measured on them) stay as they were;
-    ``seiscontrast synth --realistic`` and the default model's recipe turn them on (10 %, 5 %, on).
+    ``seiscontrast synth --realistic`` and the default model's recipe turn them on (:data:`REALISTIC`).
     ``accelerometer_fraction`` of the traces are recorded by accelerometers (``HN``).
     ``resample_low_rates``: a trace recorded below ``sampling_rate`` is decimated to its original rate and
     resampled back (polyphase, as ``pick`` and SeisBench do with real low-rate data), so its onsets carry the same
@@ -94,6 +94,10 @@ class SynthConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
+
+
+#: the settings ``seiscontrast synth --realistic`` (and the default model's recipe) apply to a :class:`SynthConfig`
+REALISTIC = {"accelerometer_fraction": 0.1, "vertical_only_fraction": 0.05, "resample_low_rates": True}
 
 # ----------------------------------------------------------------------------------------------- spectra
 def _loguniform(rng, lo, hi):
