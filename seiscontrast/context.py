@@ -51,7 +51,8 @@ class ContextConfig:
     qkv_proj_blocksize: block size of xLSTM's head-wise q/k/v projections.
     dropout: dropout inside the blocks.
     bidirectional: also run every stage on the time-reversed sequence.
-    kernel: ``auto``/``chunkwise`` (mlstm_kernels, linear in length) or ``parallel`` (xlstm default, quadratic).
+    kernel: ``auto``/``chunkwise`` (linear in length: ours on CPU, mlstm_kernels' Triton on CUDA) or ``parallel``
+        (xlstm default, quadratic).
     chunk_size: chunk length of the chunkwise kernel (sequences are zero-padded to a multiple, then cut).
     gradient_checkpointing: recompute block activations in the backward pass (saves memory).
     """
@@ -89,7 +90,7 @@ class ContextConfig:
 
 
 class ChunkwiseMLSTMKernel(nn.Module):
-    """Drop-in ``backend_fn`` for ``xlstm``'s ``mLSTMCell`` running ``mlstm_kernels`` chunkwise kernels.
+    """Drop-in ``backend_fn`` for ``xlstm``'s ``mLSTMCell`` running chunkwise kernels (:func:`kernel_name`).
 
     Takes xlstm's argument layout (``[B, NH, S, DH]`` q/k/v, ``[B, NH, S, 1]`` gate pre-activations) and pads
     the sequence with neutral gates (forget = 1, input = 0) to a multiple of the chunk size, so any length works.
