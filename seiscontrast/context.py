@@ -43,7 +43,8 @@ class ContextConfig:
     dim: feature width of the top stage (frames in and out have this width).
     dim_mult: width multiplier per stage, top to bottleneck (``len(pooling) + 1`` entries).
     depths: mLSTM blocks per direction in each down stage and the bottleneck (``len(pooling) + 1``);
-        the up stages mirror the down stages.
+        the up stages mirror the down stages. A stage of depth 0 has no blocks (only the pooling and the skip
+        connection): ``[0, 1, 1]`` leaves the full frame rate, the most expensive stage, to the convolutions.
     pooling: down-sampling factor between stages (frames); ``[4, 4]`` → 1/16 frame rate at the bottleneck.
     num_heads: mLSTM heads.
     proj_factor: mLSTM up-projection factor.
@@ -75,6 +76,8 @@ class ContextConfig:
         n = len(self.pooling) + 1
         if len(self.depths) != n or len(self.dim_mult) != n:
             raise ValueError(f"context depths {self.depths} and dim_mult {self.dim_mult} need len(pooling)+1 = {n} entries")
+        if min(self.depths) < 0 or self.depths[-1] < 1:
+            raise ValueError(f"context depths must be >= 0, with at least one block at the bottleneck, got {self.depths}")
         if self.kernel not in KERNELS:
             raise ValueError(f"context kernel must be one of {KERNELS}, got {self.kernel!r}")
         for m in self.dim_mult:
@@ -240,9 +243,9 @@ class BidirectionalStack(nn.Module):
     def __init__(self, dim: int, depth: int, cfg: ContextConfig):
         super().__init__()
         self.checkpointing = cfg.gradient_checkpointing
-        self.forward_stack = mlstm_stack(dim, depth, cfg)
-        self.backward_stack = mlstm_stack(dim, depth, cfg) if cfg.bidirectional else None
-        self.merge = nn.Linear(2 * dim, dim) if cfg.bidirectional else None
+        self.forward_stack = mlstm_stack(dim, depth, cfg) if depth else None
+        self.backward_stack = mlstm_stack(dim, depth, cfg) if depth and cfg.bidirectional else None
+        self.merge = nn.Linear(2 * dim, dim) if depth and cfg.bidirectional else None
 
     def _run(self, stack: xLSTMBlockStack, x: torch.Tensor) -> torch.Tensor:
         for block in stack.blocks:
@@ -250,6 +253,8 @@ class BidirectionalStack(nn.Module):
         return stack.post_blocks_norm(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.forward_stack is None:   # depth 0: the stage passes its input on
+            return x
         fwd = self._run(self.forward_stack, x)
         if self.backward_stack is None:
             return fwd

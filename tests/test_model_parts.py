@@ -162,6 +162,21 @@ def test_info_nce_excludes_negatives_equal_to_positive():
     assert torch.isinf(vec.logits[1, 1:]).any()
 
 
+def test_a_stage_of_depth_zero_has_no_blocks_and_passes_its_frames_on():
+    cfg = ContextConfig(dim=16, num_heads=2, depths=[0, 1, 1])
+    net = XLSTMUNet(cfg)
+    assert not list(net.down[0].parameters()) and not list(net.up[0].parameters())
+    x = torch.randn(2, 70, 16, requires_grad=True)
+    y = net(x)
+    assert y.shape == x.shape
+    y.square().sum().backward()
+    assert x.grad.abs().sum() > 0 and all(p.grad is not None for p in net.bottleneck.parameters())
+    assert sum(p.numel() for p in net.parameters()) < sum(
+        p.numel() for p in XLSTMUNet(ContextConfig(dim=16, num_heads=2, depths=[1, 1, 1])).parameters())
+    with pytest.raises(ValueError, match="bottleneck"):
+        ContextConfig(dim=16, num_heads=2, depths=[1, 1, 0])
+
+
 def test_model_forward_shapes_any_length():
     cfg = ModelConfig(encoder=ConvEncoderConfig(channels=[16, 16]),
                       context=ContextConfig(dim=16, num_heads=2, depths=[1, 1, 1]),
@@ -295,3 +310,44 @@ def test_our_chunkwise_kernel_keeps_float32_under_autocast():
         assert (q @ k.transpose(-1, -2)).dtype == torch.bfloat16   # autocast is really on
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+
+
+def test_negative_pool_draws_from_a_subset_and_leaves_short_windows_unchanged():
+    torch.manual_seed(0)
+    mask = torch.zeros(3, 400, dtype=torch.bool)
+    mask[0, :300] = True                     # more masked frames than the pool: a pool of 64 of them
+    mask[1, 50:90] = True                    # fewer: all of them, as without a pool
+    mask[2, 7] = True                        # one: itself, excluded
+    pos, neg = sample_negatives(mask, 100, torch.Generator().manual_seed(3), pool_size=64)
+    assert not (neg[pos != 2 * 400 + 7] == pos[pos != 2 * 400 + 7][:, None]).any()
+    assert ((neg // 400) == (pos // 400)[:, None]).all() and mask.flatten()[neg].all()
+    first = neg[pos < 400]
+    assert len(first.unique()) == 64         # every frame of window 0 draws from the same 64 frames
+    in_pool = torch.isin(pos[pos < 400], first.unique())
+    assert ((first[in_pool] == pos[pos < 400][in_pool][:, None]).sum() == 0)
+    assert len(neg[(pos >= 400) & (pos < 800)].unique()) == 40
+
+    short = mask[1:]                         # no window above the pool: the draws are those without a pool
+    a = sample_negatives(short, 100, torch.Generator().manual_seed(4), pool_size=64)
+    b = sample_negatives(short, 100, torch.Generator().manual_seed(4))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_info_nce_with_a_negative_pool_matches_hand_computation():
+    torch.manual_seed(2)
+    b, t, d = 2, 40, 6
+    mask = torch.zeros(b, t, dtype=torch.bool)
+    mask[0, 3:33] = True                     # 30 masked frames, pool of 8
+    mask[1, 10:15] = True
+    c, q = torch.randn(b, t, d), torch.randn(b, t, d)
+    cfg = ContrastiveConfig(temperature=0.1, num_negatives=5, negative_pool=8)
+    out = info_nce(c, q, mask, cfg, generator=torch.Generator().manual_seed(6))
+    pos, neg = sample_negatives(mask, 5, torch.Generator().manual_seed(6), pool_size=8)
+    cf, qf = c.reshape(-1, d), q.reshape(-1, d)
+    losses = []
+    for i, p in enumerate(pos):
+        sims = [F.cosine_similarity(cf[p], qf[p], dim=0) / 0.1]
+        sims += [F.cosine_similarity(cf[p], qf[n], dim=0) / 0.1 for n in neg[i]]
+        losses.append(-torch.log_softmax(torch.stack(sims), 0)[0])
+    torch.testing.assert_close(out.loss, torch.stack(losses).mean(), atol=1e-5, rtol=1e-5)
+    assert len(neg[pos < t].unique()) == 8
