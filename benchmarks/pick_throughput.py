@@ -12,7 +12,9 @@ Each model runs in its own subprocess so that its peak resident memory (max RSS)
 change the cost, so the SeisBench baselines use their architectures with random weights (pretrained weights
 cannot be downloaded here).
 
-    python benchmarks/pick_throughput.py [--hours 24] [--threads 2]
+    python benchmarks/pick_throughput.py [--hours 24] [--threads 2] [--model picker.pt]
+
+``--model`` measures another picker file in place of the bundled one (a retrained candidate must keep the targets).
 """
 
 from __future__ import annotations
@@ -50,21 +52,21 @@ def station_day(hours: float):
     return st
 
 
-def load(name: str):
+def load(name: str, model: str | None = None):
     if name == "seiscontrast":
         from seiscontrast.picker import SeisContrastPicker
 
-        return SeisContrastPicker.default()
+        return SeisContrastPicker.from_file(model) if model else SeisContrastPicker.default()
     import seisbench.models as sbm
 
     return getattr(sbm, name)().eval()
 
 
-def worker(name: str, path: str, hours: float, threads: int, mseed: str) -> None:
+def worker(name: str, path: str, hours: float, threads: int, mseed: str, model_file: str | None) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    model = load(name)
+    model = load(name, model_file)
     stream = station_day(hours) if path == "classify" else None
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -83,7 +85,8 @@ def worker(name: str, path: str, hours: float, threads: int, mseed: str) -> None
 def run_worker(name: str, path: str, args, mseed: str) -> dict | None:
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "--worker", name, "--path", path, "--hours", str(args.hours),
-                          "--threads", str(args.threads), "--mseed", mseed], capture_output=True, text=True)
+                          "--threads", str(args.threads), "--mseed", mseed,
+                          *(["--model", args.model] if args.model else [])], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         print(f"{name} ({path}): failed\n{out.stderr[-2000:]}")
@@ -93,12 +96,12 @@ def run_worker(name: str, path: str, args, mseed: str) -> dict | None:
     return result
 
 
-def time_cli(mseed: str, threads: int, work: Path) -> float:
+def time_cli(mseed: str, threads: int, work: Path, model: str | None) -> float:
     """Wall time of ``seiscontrast pick FILE`` (process start to exit)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "seiscontrast.cli", "pick", mseed, "--out", str(work / "picks.csv"), "-q"],
-                   check=True, env=env, cwd=work)
+    subprocess.run([sys.executable, "-m", "seiscontrast.cli", "pick", mseed, "--out", str(work / "picks.csv"), "-q",
+                    *(["--model", str(Path(model).resolve())] if model else [])], check=True, env=env, cwd=work)
     return time.perf_counter() - t0
 
 
@@ -129,12 +132,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", help="our picker file to measure (default: the bundled model)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pick_throughput.json"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)
     ap.add_argument("--mseed", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, args.path, args.hours, args.threads, args.mseed)
+        worker(args.worker, args.path, args.hours, args.threads, args.mseed, args.model)
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -148,12 +153,13 @@ def main():
                     results[(name, path)] = r
                     print(f"{name:14} {path:10} {r['seconds']:6.1f} s  ({r['process_seconds']:.1f} s with start-up)",
                           flush=True)
-        cli = time_cli(mseed, args.threads, work)
+        cli = time_cli(mseed, args.threads, work, args.model)
     report(results)
     print(f"\nseiscontrast pick day.mseed (the command, start-up included): {cli:.1f} s")
-    target = ROOT / "benchmarks" / "results" / "pick_throughput.json"
+    target = Path(args.out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"hours": args.hours, "threads": args.threads, "cli_seconds": cli,
+    target.write_text(json.dumps({"hours": args.hours, "threads": args.threads, "model": args.model or "bundled",
+                                  "cli_seconds": cli,
                                   "results": [r for r in results.values()]}, indent=2))
     print(f"wrote {target}")
 
