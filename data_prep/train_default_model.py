@@ -9,7 +9,12 @@
    PhaseNetLight-ETHZ and ObsPy's ar_pick) and writes the model and its card (JSON) into the package.
 
     python data_prep/train_default_model.py --work runs/default_model [--real ../shared/data/seisbench-dummy] \
-        [--real-benchmark ../shared/data/seisbench-dummy]
+        [--real-benchmark ../shared/data/seisbench-dummy] [--real-noise none] \
+        [--pretrain-set model.context.depths=[0,1,1]] [--finetune-set picker.head.hidden=8]
+
+``--real-noise none`` keeps the synthetic noise only; ``--pretrain-set``/``--finetune-set`` add config overrides
+to those steps (after the recipe's own, so they win): the variants measured in the model card are runs of this
+script with them.
 
 Steps whose output exists are skipped, so re-running with the same ``--work`` only evaluates and installs.
 """
@@ -76,6 +81,10 @@ def main() -> None:
     ap.add_argument("--real", nargs="*", default=[], help="extra real waveforms/SeisBench folders for pretraining")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-install", action="store_true", help="do not copy the result into the package")
+    ap.add_argument("--real-noise", choices=("obspy", "none"), default="obspy",
+                    help="noise under the synthetic events: real, from ObsPy's recordings (default), or synthetic only")
+    ap.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining overrides")
+    ap.add_argument("--finetune-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra fine-tuning overrides")
     ap.add_argument("--real-benchmark", metavar="FOLDER",
                     help="also run benchmarks/real_data_picks.py on this SeisBench folder and put its summary in the card")
     a = ap.parse_args()
@@ -83,19 +92,19 @@ def main() -> None:
     synth = work / "synthetic"
     if not (synth / "metadata.csv").is_file():
         step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", "0", "--jobs", str(a.jobs),
-              "--realistic", "--real-noise", *obspy_noise_files()])
+              "--realistic", *(["--real-noise", *obspy_noise_files()] if a.real_noise == "obspy" else [])])
     pre = work / "pretrain"
     if not (pre / "model.pt").is_file():
         step(["pretrain", "--config", "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml", "--data", str(synth),
               *obspy_example_files(), *a.real, "--out", str(pre), "--max-steps", str(a.pretrain_steps),
-              "optim.warmup_steps=50", "trainer.batch_size=16", "trainer.val_every_n_steps=200"])
+              "optim.warmup_steps=50", "trainer.batch_size=16", "trainer.val_every_n_steps=200", *a.pretrain_set])
     ft = work / "finetune"
     if not (ft / "picker.pt").is_file():
         step(["finetune", "--config", "configs/finetune_full.yaml", "--data", str(synth), "--out", str(ft),
               "--pretrained", str(pre / "model.pt"), "--max-steps", str(a.finetune_steps),
               "picker.head.hidden=16", "optim.lr=2e-3", "optim.warmup_steps=100", "trainer.batch_size=16",
               "trainer.val_every_n_steps=250", "trainer.checkpoint_every_n_steps=250",
-              "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5"])
+              "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", *a.finetune_set])
     ev = work / "evaluation"
     step(["evaluate", "--model", str(ft / "picker.pt"), "--data", str(synth), "--out", str(ev)])
     real = None
@@ -109,10 +118,12 @@ def main() -> None:
         card = {"name": "seiscontrast-default-cpu", "recipe": "data_prep/train_default_model.py",
                 "pretraining_data": ["synthetic (seiscontrast synth, seed 0)", *map(str, a.real),
                                      "ObsPy bundled example recordings"],
-                "finetuning_data": f"synthetic, {a.n_traces} traces, seed 0; {SynthConfig.real_noise_fraction:.0%} in "
-                                   f"real noise from {len(obspy_noise_files())} ObsPy recordings, "
-                                   f"{REALISTIC['accelerometer_fraction']:.0%} accelerometers, "
-                                   f"{REALISTIC['vertical_only_fraction']:.0%} vertical-only",
+                "finetuning_data": f"synthetic, {a.n_traces} traces, seed 0; " + (
+                    f"{SynthConfig.real_noise_fraction:.0%} in real noise from {len(obspy_noise_files())} ObsPy "
+                    "recordings, " if a.real_noise == "obspy" else "synthetic noise only, ") +
+                    f"{REALISTIC['accelerometer_fraction']:.0%} accelerometers, "
+                    f"{REALISTIC['vertical_only_fraction']:.0%} vertical-only",
+                "overrides": {"pretraining": a.pretrain_set, "finetuning": a.finetune_set},
                 "synthetic_test_metrics": json.loads((ev / "results.json").read_text())["test"]}
         if real is not None:
             card["real_data_benchmark"] = json.loads(real.read_text())
