@@ -54,7 +54,8 @@ class ContextConfig:
     bidirectional: also run every stage on the time-reversed sequence.
     kernel: ``auto``/``chunkwise`` (linear in length: ours on CPU, mlstm_kernels' Triton on CUDA) or ``parallel``
         (xlstm default, quadratic).
-    chunk_size: chunk length of the chunkwise kernel (sequences are zero-padded to a multiple, then cut).
+    chunk_size: chunk length of the chunkwise kernel (sequences are zero-padded to a multiple, then cut); CUDA's
+        TFLA kernel for long sequences uses its own (``XL_CHUNK``).
     gradient_checkpointing: recompute block activations in the backward pass (saves memory).
     """
 
@@ -110,25 +111,38 @@ class ChunkwiseMLSTMKernel(nn.Module):
         chunk = min(self.chunk_size, max(16, 1 << max(0, (seq - 1).bit_length())))
         if not on_cuda and not torch.is_grad_enabled():
             chunk = min(chunk, 32)  # CPU inference: measured ~10 % faster than 64 (no backward to amortise)
+        name = kernel_name(on_cuda, seq)
+        if name == TRITON_XL_KERNEL:
+            chunk = XL_CHUNK
         dtype = queries.dtype
         if on_cuda and torch.is_autocast_enabled("cuda"):
             dtype = torch.get_autocast_dtype("cuda")
         args = dict(q=queries, k=keys, v=values, i=igate_preact.squeeze(-1), f=fgate_preact.squeeze(-1),
                     eps=self.eps, chunk_size=chunk, autocast_kernel_dtype=dtype)
-        return run_chunkwise_kernel(kernel_name(on_cuda), args).to(values.dtype)
+        return run_chunkwise_kernel(name, args).to(values.dtype)
 
 
 #: our plain-PyTorch chunkwise kernel (:mod:`seiscontrast.chunkwise`, linear in length, backward included); other
 #: names are ``mlstm_kernels`` kernels
 NATIVE_KERNEL = "chunkwise--seiscontrast"
 TRITON_KERNEL = "chunkwise--triton_limit_chunk"
+#: TFLA (mlstm_kernels' tiled flash linear attention): chunks of :data:`XL_CHUNK` and states recomputed in the
+#: backward instead of stored, for sequences of at least :data:`XL_MIN_LENGTH` frames (the base config's top stage
+#: at 4096 samples); limit_chunk runs with chunks of 64 and keeps every chunk's state for the backward. The
+#: crossover was not measured (no GPU was available); both kernels match ours under ``TRITON_INTERPRET=1``.
+TRITON_XL_KERNEL = "chunkwise--triton_xl_chunk"
+XL_CHUNK = 128
+XL_MIN_LENGTH = 1024
 #: why the Triton kernels cannot be used in this process (``None``: not known to be broken)
 _triton_failure: str | None = None
 
 
-def kernel_name(on_cuda: bool) -> str:
-    """The ``mlstm_kernels`` kernel for tensors on CUDA (Triton, when usable) or elsewhere (native PyTorch)."""
-    return TRITON_KERNEL if on_cuda and triton_usable() else NATIVE_KERNEL
+def kernel_name(on_cuda: bool, length: int = 0) -> str:
+    """The chunkwise kernel for a sequence of ``length`` frames on CUDA (Triton when usable: TFLA's xl_chunk for
+    long sequences, limit_chunk otherwise) or elsewhere (ours, plain PyTorch)."""
+    if not (on_cuda and triton_usable()):
+        return NATIVE_KERNEL
+    return TRITON_XL_KERNEL if length >= XL_MIN_LENGTH else TRITON_KERNEL
 
 
 def triton_usable() -> bool:

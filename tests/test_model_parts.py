@@ -219,6 +219,17 @@ def test_unusable_triton_falls_back_to_native_with_one_warning(monkeypatch):
         context.run_chunkwise_kernel(context.NATIVE_KERNEL, {**args, "q": args["q"][..., :4]})
 
 
+def test_cuda_kernel_choice_takes_tfla_for_long_sequences(monkeypatch):
+    from seiscontrast import context
+
+    monkeypatch.setattr(context, "triton_usable", lambda: True)
+    assert context.kernel_name(True, context.XL_MIN_LENGTH) == context.TRITON_XL_KERNEL
+    assert context.kernel_name(True, context.XL_MIN_LENGTH - 1) == context.TRITON_KERNEL
+    assert context.kernel_name(False, 10 * context.XL_MIN_LENGTH) == context.NATIVE_KERNEL
+    monkeypatch.setattr(context, "triton_usable", lambda: False)
+    assert context.kernel_name(True, 10 * context.XL_MIN_LENGTH) == context.NATIVE_KERNEL
+
+
 def test_transformer_context_is_a_drop_in_context_network():
     from seiscontrast.transformer_context import TransformerConfig, TransformerContext
 
