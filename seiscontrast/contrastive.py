@@ -48,12 +48,12 @@ def _negative_ranks(mask: torch.Tensor, num_negatives: int, generator: torch.Gen
     window = positives // t
     rank = torch.arange(len(positives), device=mask.device) - offsets[window]
     n = counts[window]                                                   # masked frames in that window
-    big = counts > pool_size if pool_size is not None else counts < 0
-    pooled = bool(big.any())
+    big = counts > pool_size if pool_size is not None else None
+    pooled = big is not None and bool(big.any())
     if pooled:
         pool = torch.arange(pool_size, device=mask.device).repeat(b, 1)
+        device = generator.device if generator is not None else mask.device
         for w in big.nonzero().squeeze(1).tolist():
-            device = generator.device if generator is not None else mask.device
             pool[w] = torch.randperm(int(counts[w]), generator=generator, device=device).to(mask.device)[:pool_size]
         inverse = torch.full((b, int(counts.max())), pool_size, dtype=torch.long, device=mask.device)
         inverse.scatter_(1, pool, torch.arange(pool_size, device=mask.device).expand(b, -1).contiguous())
@@ -67,8 +67,8 @@ def _negative_ranks(mask: torch.Tensor, num_negatives: int, generator: torch.Gen
     slot = torch.where(n[:, None] > 1, slot, own[:, None].expand_as(slot))
     if not pooled:
         return positives, window, rank, slot, offsets, None
-    neg_rank = torch.where(slot < pool_size, pool[window[:, None], slot.clamp_max(pool_size - 1)], rank[:, None])
-    return positives, window, rank, neg_rank, offsets, (pool, slot)
+    # every slot is inside its pool: a pooled window draws below pool_size, any other below its own count
+    return positives, window, rank, pool[window[:, None], slot], offsets, (pool, slot)
 
 
 def sample_negatives(mask: torch.Tensor, num_negatives: int, generator: torch.Generator | None = None,
@@ -133,8 +133,7 @@ def info_nce(context: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, c
         pool_q = q[torch.arange(b, device=q.device)[:, None], pool]      # [B, pool, d]
         sim = torch.bmm(c, pool_q.transpose(1, 2))                       # [B, n, pool] logits
         pos_logit = (c[window, rank] * q[window, rank]).sum(-1)
-        # a window without a pool of its own has fewer frames than slots; its negatives never point past them
-        neg_logit = sim[window[:, None], rank[:, None], slot.clamp_max(pool.shape[1] - 1)]
+        neg_logit = sim[window[:, None], rank[:, None], slot]
     same = neg_rank == rank[:, None]
     if codes is not None:
         flat = codes.reshape(b * t, -1)

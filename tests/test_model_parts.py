@@ -129,6 +129,17 @@ def test_negatives_never_the_positive_and_same_window():
     assert mask.flatten()[neg].all()
 
 
+def _info_nce_by_hand(c, q, pos, neg, tau):
+    """InfoNCE frame by frame from sampled indices: cosine similarities / τ, the positive first."""
+    cf, qf = c.reshape(-1, c.shape[-1]), q.reshape(-1, q.shape[-1])
+    losses = []
+    for i, p in enumerate(pos):
+        sims = [F.cosine_similarity(cf[p], qf[p], dim=0) / tau]
+        sims += [F.cosine_similarity(cf[p], qf[n], dim=0) / tau for n in neg[i]]
+        losses.append(-torch.log_softmax(torch.stack(sims), 0)[0])
+    return torch.stack(losses).mean()
+
+
 def test_info_nce_matches_hand_computation():
     torch.manual_seed(1)
     b, t, d = 2, 12, 5
@@ -139,13 +150,7 @@ def test_info_nce_matches_hand_computation():
     cfg = ContrastiveConfig(temperature=0.1, num_negatives=3)
     out = info_nce(c, q, mask, cfg, generator=torch.Generator().manual_seed(5))
     pos, neg = sample_negatives(mask, 3, torch.Generator().manual_seed(5))
-    cf, qf = c.reshape(-1, d), q.reshape(-1, d)
-    losses = []
-    for i, p in enumerate(pos):
-        sims = [F.cosine_similarity(cf[p], qf[p], dim=0) / 0.1]
-        sims += [F.cosine_similarity(cf[p], qf[n], dim=0) / 0.1 for n in neg[i]]
-        losses.append(-torch.log_softmax(torch.stack(sims), 0)[0])
-    torch.testing.assert_close(out.loss, torch.stack(losses).mean(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.loss, _info_nce_by_hand(c, q, pos, neg, 0.1), atol=1e-5, rtol=1e-5)
 
 
 def test_info_nce_excludes_negatives_equal_to_positive():
@@ -354,11 +359,5 @@ def test_info_nce_with_a_negative_pool_matches_hand_computation():
     cfg = ContrastiveConfig(temperature=0.1, num_negatives=5, negative_pool=8)
     out = info_nce(c, q, mask, cfg, generator=torch.Generator().manual_seed(6))
     pos, neg = sample_negatives(mask, 5, torch.Generator().manual_seed(6), pool_size=8)
-    cf, qf = c.reshape(-1, d), q.reshape(-1, d)
-    losses = []
-    for i, p in enumerate(pos):
-        sims = [F.cosine_similarity(cf[p], qf[p], dim=0) / 0.1]
-        sims += [F.cosine_similarity(cf[p], qf[n], dim=0) / 0.1 for n in neg[i]]
-        losses.append(-torch.log_softmax(torch.stack(sims), 0)[0])
-    torch.testing.assert_close(out.loss, torch.stack(losses).mean(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.loss, _info_nce_by_hand(c, q, pos, neg, 0.1), atol=1e-5, rtol=1e-5)
     assert len(neg[pos < t].unique()) == 8

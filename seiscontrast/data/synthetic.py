@@ -95,7 +95,6 @@ class SynthConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
-
 #: the settings ``seiscontrast synth --realistic`` (and the default model's recipe) apply to a :class:`SynthConfig`
 REALISTIC = {"accelerometer_fraction": 0.1, "vertical_only_fraction": 0.05, "resample_low_rates": True}
 
