@@ -107,13 +107,13 @@ class ChunkwiseMLSTMKernel(nn.Module):
     def forward(self, queries, keys, values, igate_preact, fgate_preact, **_):
         on_cuda = queries.is_cuda
         seq = queries.shape[2]
+        name = kernel_name(on_cuda, seq)
         # short sequences (deep stages, short windows) use a smaller chunk instead of padding to 64
         chunk = min(self.chunk_size, max(16, 1 << max(0, (seq - 1).bit_length())))
-        if not on_cuda and not torch.is_grad_enabled():
-            chunk = min(chunk, 32)  # CPU inference: measured ~10 % faster than 64 (no backward to amortise)
-        name = kernel_name(on_cuda, seq)
         if name == TRITON_XL_KERNEL:
             chunk = XL_CHUNK
+        elif not on_cuda and not torch.is_grad_enabled():
+            chunk = min(chunk, 32)  # CPU inference: measured ~10 % faster than 64 (no backward to amortise)
         dtype = queries.dtype
         if on_cuda and torch.is_autocast_enabled("cuda"):
             dtype = torch.get_autocast_dtype("cuda")
