@@ -137,17 +137,23 @@ def picks_at(model, annotations: obspy.Stream, threshold: float) -> dict[tuple[i
     return out
 
 
-def match(picks: Sequence[float], refs: Sequence[float], tolerance: float) -> list[float]:
-    """Residuals (pick − reference) of a one-to-one matching, closest pairs first, within ``tolerance``."""
+def match_pairs(picks: Sequence[float], refs: Sequence[float], tolerance: float) -> list[tuple[int, int, float]]:
+    """A one-to-one matching of picks to references within ``tolerance``, closest pairs first:
+    ``(pick index, reference index, pick − reference)``."""
     pairs = sorted((abs(p - r), i, j) for i, p in enumerate(picks) for j, r in enumerate(refs)
                    if abs(p - r) <= tolerance)
-    used_p, used_r, residuals = set(), set(), []
+    used_p, used_r, out = set(), set(), []
     for _, i, j in pairs:
         if i not in used_p and j not in used_r:
             used_p.add(i)
             used_r.add(j)
-            residuals.append(picks[i] - refs[j])
-    return residuals
+            out.append((i, j, picks[i] - refs[j]))
+    return out
+
+
+def match(picks: Sequence[float], refs: Sequence[float], tolerance: float) -> list[float]:
+    """Residuals (pick − reference) of :func:`match_pairs`."""
+    return [res for _, _, res in match_pairs(picks, refs, tolerance)]
 
 
 def score(picks: dict, refs: ReferenceTraces, tolerances: Sequence[float] = TOLERANCES) -> dict[str, float]:

@@ -121,6 +121,39 @@ def test_json_lines_and_plots(event_dir, tmp_path):
     assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == ["SY.E00..HH.png", "SY.E01..HH.png"]
 
 
+def _score(*args):
+    return subprocess.run([sys.executable, "-m", "seiscontrast.cli", "score-picks", *args], capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_score_picks_against_a_catalogue(event_dir, picked_csv, tmp_path):
+    """`seiscontrast score-picks`: the known onsets as a catalogue, scored with earlier picks and by picking."""
+    folder, events = event_dir
+    refs = [dict(network="SY", station=st[0].stats.station, phase=ph, time=str(t))
+            for st, p, s in events for ph, t in (("P", p), ("S", s))]
+    refs.append(dict(network="SY", station="NODATA", phase="P", time=str(T0)))
+    pd.DataFrame(refs).to_csv(tmp_path / "catalog.csv", index=False)
+    picked_csv.to_csv(tmp_path / "picks.csv", index=False)
+    res = _score(str(folder), "--catalog", str(tmp_path / "catalog.csv"), "--picks", str(tmp_path / "picks.csv"),
+                 "--out", str(tmp_path / "scores"))
+    assert res.returncode == 0, res.stderr
+    summary = pd.read_csv(tmp_path / "scores" / "summary.csv").set_index(["instrument", "phase"])
+    for phase in "PS":   # as test_picks_within_0p1_s_of_known_onsets: all within 0.5 s, most within 0.1 s
+        row = summary.loc[("all", phase)]
+        assert row.references == 10 and row["recall@0.5s"] == 1.0 and row["recall@0.1s"] >= 0.8
+    assert "1 reference pick(s) had no waveform data" in res.stdout
+    assert (tmp_path / "scores" / "scores.png").stat().st_size > 10_000
+    # picking the waveforms itself, two stations: the same recall
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in ("E00.mseed", "E01.mseed"):
+        (two / name).write_bytes((folder / name).read_bytes())
+    res = _score(str(two), "--catalog", str(tmp_path / "catalog.csv"), "--out", str(tmp_path / "s2"), "-q")
+    assert res.returncode == 0, res.stderr
+    summary = pd.read_csv(tmp_path / "s2" / "summary.csv").set_index(["instrument", "phase"])
+    assert summary.loc[("HH", "P")].references == 2 and summary.loc[("HH", "P")]["recall@0.5s"] == 1.0
+
+
 def test_example_recording_is_picked():
     res = _run("--example")
     assert res.returncode == 0, res.stderr

@@ -1,6 +1,6 @@
 """Convert a miniSEED (or any ObsPy-readable) archive, optionally with picks, into a SeisBench-format dataset.
 
-Picks come from a CSV (columns ``network, station, phase, time`` and optionally ``location``; the CSV that
+Picks come from a CSV (columns ``network, station, phase, time`` and optionally ``location``, ``channel``; the CSV that
 ``seiscontrast pick`` writes is accepted as is) or a QuakeML file (``Pick`` objects with a waveform id and a
 phase hint). With picks, one trace is cut around each event at each station; stations without picks are cut
 into consecutive traces (no pick columns) that serve for pretraining.
@@ -48,29 +48,40 @@ class ConvertConfig:
 
 
 def read_picks(path: str | Path) -> pd.DataFrame:
-    """Picks as a table ``network, station, location, phase (P|S), time (UTCDateTime)`` from CSV or QuakeML."""
+    """Picks as a table ``network, station, location, channel, phase (P|S), time (UTCDateTime)`` from CSV or
+    QuakeML (``location`` and ``channel`` empty where not given; phases other than P* and S* are dropped)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"picks file {path} does not exist")
+    columns = ["network", "station", "location", "channel", "phase", "time"]
     if path.suffix.lower() in (".csv", ".txt"):
-        table = pd.read_csv(path, dtype={"network": str, "station": str, "location": str})
+        table = pd.read_csv(path, dtype={"network": str, "station": str, "location": str, "channel": str})
         missing = {"network", "station", "phase", "time"} - set(table.columns)
         if missing:
             raise ValueError(f"picks file {path}: missing column(s) {sorted(missing)}")
-        table["location"] = table.get("location", "").fillna("") if "location" in table else ""
-        table["time"] = [UTCDateTime(t) for t in table["time"]]
+        for col in ("location", "channel"):
+            table[col] = table[col].fillna("") if col in table else ""
+        times = []
+        for line, t in enumerate(table["time"], start=2):   # line 1 is the header
+            try:
+                times.append(UTCDateTime(t))
+            except Exception:
+                raise ValueError(f"picks file {path}, line {line}: time {t!r} is not a time ObsPy understands") \
+                    from None
+        table["time"] = times
     else:
         try:
             catalog = obspy.read_events(str(path))
         except Exception as err:
             raise ValueError(f"picks file {path}: not CSV and not readable by obspy.read_events ({err})") from None
         rows = [dict(network=p.waveform_id.network_code or "", station=p.waveform_id.station_code or "",
-                     location=p.waveform_id.location_code or "", phase=p.phase_hint or "", time=p.time)
+                     location=p.waveform_id.location_code or "", channel=p.waveform_id.channel_code or "",
+                     phase=p.phase_hint or "", time=p.time)
                 for ev in catalog for p in ev.picks]
-        table = pd.DataFrame(rows, columns=["network", "station", "location", "phase", "time"])
+        table = pd.DataFrame(rows, columns=columns)
     table["phase"] = table["phase"].astype(str).str.upper().str[:1]
     table = table[table["phase"].isin(["P", "S"])]
-    return table.sort_values("time").reset_index(drop=True)
+    return table[columns].sort_values("time").reset_index(drop=True)
 
 
 def _events(picks: pd.DataFrame, max_s_minus_p: float) -> list[dict]:

@@ -1,0 +1,200 @@
+"""Picks scored against a catalogue's reference picks: how well a picker does on *your* network.
+
+The references are analyst (or any other) picks from QuakeML or a CSV; the picks are what ``seiscontrast pick``
+(or any picker) made on the same waveforms. Each station instrument (``NET.STA`` + band and instrument code: HH
+broadband, EH short-period, DP borehole, HN accelerometer, …) is scored on its own:
+
+* a reference that names a channel belongs to that instrument; one that does not, to every instrument with data
+  at its time (a reference with no data at all is counted apart, never as a miss);
+* picks and references of the same phase are matched one to one, closest pairs first, within each tolerance:
+  **recall** is the share of references matched, **MAE** and **bias** are over the matches within the largest
+  tolerance;
+* **extra** picks are the picks of an instrument with references that match none within the largest tolerance,
+  counted within ``margin`` seconds of that instrument's references (a catalogue rarely lists every event of a
+  continuous archive), or anywhere when ``margin`` is ``None``.
+
+Location codes are not compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from obspy import UTCDateTime
+
+from .data.obspy_source import InputReport
+from .pick_metrics import match_pairs
+
+PHASES = ("P", "S")
+
+
+@dataclass
+class ScoreConfig:
+    """Attributes: ``tolerances`` (s) for recall, the largest also for MAE, bias and extra picks; ``margin`` (s)
+    around each instrument's references in which its picks are scored (``None``: all its picks)."""
+
+    tolerances: tuple[float, ...] = (0.1, 0.2, 0.5)
+    margin: float | None = 30.0
+
+    def __post_init__(self):
+        if not self.tolerances or min(self.tolerances) <= 0:
+            raise ValueError(f"tolerances must be positive seconds, got {self.tolerances}")
+        if self.margin is not None and self.margin < 0:
+            raise ValueError(f"margin must be >= 0 s or None, got {self.margin}")
+        self.tolerances = tuple(sorted(self.tolerances))
+
+
+@dataclass
+class CatalogScores:
+    """``references``: one row per reference and instrument (``residual`` NaN when unmatched, ``hit_<tol>``);
+    ``extra``: the unmatched picks; ``no_data``: references no waveform covers; ``summary``: by phase and
+    instrument (rows ``all`` first)."""
+
+    references: pd.DataFrame
+    extra: pd.DataFrame
+    no_data: pd.DataFrame
+    summary: pd.DataFrame
+    config: ScoreConfig = field(default_factory=ScoreConfig)
+
+
+def instrument(channel: str) -> str:
+    """Band and instrument code of a SEED channel (``HHZ`` → ``HH``); empty when unknown."""
+    channel = str(channel or "").strip()
+    return channel[:2] if len(channel) >= 2 else ""
+
+
+def coverage_from_files(inputs: Sequence[str | Path], report: InputReport) -> pd.DataFrame:
+    """``network, station, instrument, start, end`` of every trace in the files (headers only)."""
+    from .archive import ArchiveConfig, index_files
+
+    rows = []
+    for key, segments in index_files(inputs, ArchiveConfig(), report).items():
+        net, sta, _, band = key.split(".")
+        rows += [dict(network=net, station=sta, instrument=band, start=s.start, end=s.end) for s in segments]
+    return pd.DataFrame(rows, columns=["network", "station", "instrument", "start", "end"])
+
+
+def _assign(refs: pd.DataFrame, coverage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """References with an ``instrument`` each (one row per covering instrument), and those without data."""
+    rows, missing = [], []
+    spans = {k: g for k, g in coverage.groupby(["network", "station"])}
+    for ref in refs.itertuples(index=False):
+        cov = spans.get((ref.network, ref.station))
+        kinds = []
+        if cov is not None:
+            at = cov[[s <= ref.time < e for s, e in zip(cov.start, cov.end)]]
+            kinds = sorted(set(at.instrument))
+            wanted = instrument(getattr(ref, "channel", ""))
+            if wanted:
+                kinds = [k for k in kinds if k == wanted]
+        if kinds:
+            rows += [{**ref._asdict(), "instrument": k} for k in kinds]
+        else:
+            missing.append(ref._asdict())
+    cols = [*refs.columns, "instrument"]
+    return pd.DataFrame(rows, columns=cols), pd.DataFrame(missing, columns=list(refs.columns))
+
+
+def _in_spans(times: np.ndarray, refs: np.ndarray, margin: float | None) -> np.ndarray:
+    if margin is None:
+        return np.ones(len(times), bool)
+    return np.array([bool(np.any(np.abs(refs - t) <= margin)) for t in times], bool)
+
+
+def score_picks(picks: pd.DataFrame, references: pd.DataFrame, coverage: pd.DataFrame,
+                cfg: ScoreConfig | None = None) -> CatalogScores:
+    """Score ``picks`` (``network, station, channel, phase, time``, as ``seiscontrast pick`` writes them) against
+    ``references`` (``network, station, phase, time`` and optionally ``channel``, as
+    :func:`~seiscontrast.data.convert.read_picks` reads them) on the instruments of ``coverage``
+    (:func:`coverage_from_files`)."""
+    cfg = cfg or ScoreConfig()
+    top = cfg.tolerances[-1]
+    refs = references.copy()
+    refs["channel"] = refs["channel"].fillna("").astype(str) if "channel" in refs else ""
+    refs["time"] = [UTCDateTime(t) for t in refs["time"]]
+    assigned, no_data = _assign(refs[["network", "station", "channel", "phase", "time"]], coverage)
+    picks = picks.copy()
+    picks["instrument"] = [instrument(c) for c in picks["channel"]]
+    picks["t"] = [UTCDateTime(t).timestamp for t in picks["time"]]
+    assigned["t"] = [t.timestamp for t in assigned["time"]]
+    assigned["residual"] = np.nan
+    extra = []
+    by_unit = {k: g for k, g in picks.groupby(["network", "station", "instrument", "phase"])}
+    for (net, sta, kind), unit in assigned.groupby(["network", "station", "instrument"]):
+        unit_refs = unit.t.to_numpy()
+        for phase in PHASES:
+            mine = by_unit.get((net, sta, kind, phase))
+            mine = mine[_in_spans(mine.t.to_numpy(), unit_refs, cfg.margin)] if mine is not None else None
+            theirs = unit[unit.phase == phase]
+            matched = set()
+            if mine is not None and len(theirs):
+                for i, j, res in match_pairs(list(mine.t), list(theirs.t), top):
+                    assigned.loc[theirs.index[j], "residual"] = res
+                    matched.add(i)
+            if mine is not None:
+                extra += [row for i, row in enumerate(mine.to_dict("records")) if i not in matched]
+    for tol in cfg.tolerances:
+        assigned[f"hit_{tol:g}"] = assigned.residual.abs() <= tol
+    extra_df = pd.DataFrame(extra, columns=[*picks.columns]).drop(columns=["t"])
+    table = assigned.drop(columns=["t"])
+    return CatalogScores(table, extra_df, no_data, summarise(table, extra_df, cfg), cfg)
+
+
+def summarise(refs: pd.DataFrame, extra: pd.DataFrame, cfg: ScoreConfig) -> pd.DataFrame:
+    """Per phase, over all instruments and per instrument: references, recall within each tolerance, MAE and
+    bias of the matches within the largest, extra picks."""
+    top = cfg.tolerances[-1]
+    rows = []
+    groups = [("all", refs, extra)] + [(k, refs[refs.instrument == k], extra[extra.instrument == k])
+                                       for k in sorted(set(refs.instrument))]
+    for kind, r, e in groups:
+        for phase in PHASES:
+            rp = r[r.phase == phase]
+            res = rp.residual[rp.residual.abs() <= top]
+            row = {"instrument": kind, "phase": phase, "references": len(rp)}
+            for tol in cfg.tolerances:
+                row[f"recall@{tol:g}s"] = float(rp[f"hit_{tol:g}"].mean()) if len(rp) else np.nan
+            row.update({"MAE_s": float(res.abs().mean()) if len(res) else np.nan,
+                        "bias_s": float(res.mean()) if len(res) else np.nan,
+                        "extra_picks": int((e.phase == phase).sum())})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_scores(scores: CatalogScores, path: str | Path) -> Path:
+    """Residual histograms per phase and recall within the largest tolerance by instrument → ``path`` (PNG)."""
+    from .plots import plt
+
+    top = scores.config.tolerances[-1]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, phase in zip(axes, PHASES):
+        res = scores.references.residual[(scores.references.phase == phase)].dropna()
+        ax.hist(res, bins=np.linspace(-top, top, 41), color="C0" if phase == "P" else "C1")
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set(title=f"{phase}: pick − reference ({len(res)} matched)", xlabel="s", ylabel="picks")
+    s = scores.summary[scores.summary.instrument != "all"]
+    kinds = sorted(set(s.instrument))
+    x = np.arange(len(kinds))
+    for k, phase in enumerate(PHASES):
+        vals = [s[(s.instrument == i) & (s.phase == phase)][f"recall@{top:g}s"].mean() for i in kinds]
+        axes[2].bar(x + (k - 0.5) * 0.4, vals, 0.4, label=phase)
+    axes[2].set(xticks=x, xticklabels=kinds, ylim=(0, 1), title=f"recall within {top:g} s by instrument")
+    axes[2].legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def format_summary(scores: CatalogScores) -> str:
+    """The summary as a text table, with the count of references that had no data."""
+    text = scores.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    if len(scores.no_data):
+        text += f"\n{len(scores.no_data)} reference pick(s) had no waveform data and were not scored"
+    return text

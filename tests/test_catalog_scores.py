@@ -1,0 +1,70 @@
+"""Scoring picks against a catalogue's reference picks (``seiscontrast score-picks``), computed by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from obspy import UTCDateTime
+
+from seiscontrast.catalog_scores import ScoreConfig, score_picks
+
+T = UTCDateTime(2023, 6, 1)
+
+
+def _coverage():
+    rows = [("XX", "A", "HH"), ("XX", "A", "HN"), ("XX", "B", "EH")]
+    return pd.DataFrame([dict(network=n, station=s, instrument=i, start=T, end=T + 3600) for n, s, i in rows])
+
+
+def _references():
+    return pd.DataFrame([
+        dict(network="XX", station="A", channel="", phase="P", time=T + 100),      # both of A's instruments
+        dict(network="XX", station="A", channel="HHN", phase="S", time=T + 108),   # A's broadband only
+        dict(network="XX", station="B", channel="", phase="P", time=T + 50),
+        dict(network="XX", station="C", channel="", phase="P", time=T + 50),       # no data: not scored
+    ])
+
+
+def _picks():
+    rows = [("A", "HHZ", "P", 100.05), ("A", "HHN", "S", 108.3), ("A", "HNZ", "P", 100.4),
+            ("A", "HNN", "S", 130.0),    # extra: no S reference on the accelerometer
+            ("A", "HHZ", "P", 500.0),    # farther than the margin from A's references: not scored
+            ("B", "EHZ", "P", 50.15), ("B", "EHZ", "P", 50.2)]   # one to one: the second is extra
+    return pd.DataFrame([dict(network="XX", station=s, location="", channel=c, phase=p, time=str(T + t))
+                         for s, c, p, t in rows])
+
+
+def test_scores_by_phase_and_instrument_match_hand_computation():
+    scores = score_picks(_picks(), _references(), _coverage(), ScoreConfig((0.1, 0.2, 0.5), margin=30.0))
+    s = scores.summary.set_index(["instrument", "phase"])
+    p = s.loc[("all", "P")]
+    assert p.references == 3
+    assert (p["recall@0.1s"], p["recall@0.2s"], p["recall@0.5s"]) == pytest.approx((1 / 3, 2 / 3, 1.0))
+    assert p.MAE_s == pytest.approx((0.05 + 0.4 + 0.15) / 3) and p.bias_s == pytest.approx(0.2)
+    assert p.extra_picks == 1
+    sp = s.loc[("all", "S")]
+    assert sp.references == 1 and sp["recall@0.2s"] == 0 and sp["recall@0.5s"] == 1 and sp.extra_picks == 1
+    assert s.loc[("HN", "P")]["recall@0.1s"] == 0 and s.loc[("HN", "P")]["recall@0.5s"] == 1
+    assert s.loc[("HN", "S")].references == 0 and s.loc[("HN", "S")].extra_picks == 1
+    assert s.loc[("EH", "P")].extra_picks == 1
+    assert scores.no_data.station.tolist() == ["C"]
+    assert sorted(scores.references.instrument) == ["EH", "HH", "HH", "HN"]
+
+
+def test_without_a_margin_every_pick_of_a_scored_instrument_counts():
+    scores = score_picks(_picks(), _references(), _coverage(), ScoreConfig(margin=None))
+    s = scores.summary.set_index(["instrument", "phase"])
+    assert s.loc[("all", "P")].extra_picks == 2 and s.loc[("HH", "P")].extra_picks == 1
+
+
+def test_no_picks_at_all_scores_zero_recall():
+    empty = _picks().iloc[:0]
+    scores = score_picks(empty, _references(), _coverage())
+    assert scores.summary["recall@0.5s"].fillna(0).max() == 0 and scores.summary.extra_picks.sum() == 0
+    assert np.isnan(scores.summary.set_index(["instrument", "phase"]).loc[("all", "P")].MAE_s)
+
+
+def test_bad_settings_name_the_value():
+    with pytest.raises(ValueError, match="tolerances"):
+        ScoreConfig((0.0, 0.5))
+    with pytest.raises(ValueError, match="margin"):
+        ScoreConfig(margin=-1.0)
