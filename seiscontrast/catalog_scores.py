@@ -4,8 +4,8 @@ The references are analyst (or any other) picks from QuakeML or a CSV; the picks
 (or any picker) made on the same waveforms. Each station instrument (``NET.STA`` + band and instrument code: HH
 broadband, EH short-period, DP borehole, HN accelerometer, …) is scored on its own:
 
-* a reference that names a channel belongs to that instrument; one that does not, to every instrument with data
-  at its time (a reference with no data at all is counted apart, never as a miss);
+* a reference (or a pick) that names a channel belongs to that instrument; one that does not, to every instrument
+  with data at its time (a reference with no data at all is counted apart, never as a miss);
 * picks and references of the same phase are matched one to one, closest pairs first, within each tolerance:
   **recall** is the share of references matched, **MAE** and **bias** are over the matches within the largest
   tolerance;
@@ -78,25 +78,25 @@ def coverage_from_files(inputs: Sequence[str | Path], report: InputReport) -> pd
     return pd.DataFrame(rows, columns=["network", "station", "instrument", "start", "end"])
 
 
-def _assign(refs: pd.DataFrame, coverage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """References with an ``instrument`` each (one row per covering instrument), and those without data."""
+def _assign(table: pd.DataFrame, coverage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows (references or picks: ``network, station, channel, time``) with an ``instrument`` each: the channel's
+    when it names one, else every instrument with data at that time (one row each); and the rows without data."""
     rows, missing = [], []
     spans = {k: g for k, g in coverage.groupby(["network", "station"])}
-    for ref in refs.itertuples(index=False):
-        cov = spans.get((ref.network, ref.station))
+    for row in table.to_dict("records"):
+        cov = spans.get((row["network"], row["station"]))
         kinds = []
         if cov is not None:
-            at = cov[[s <= ref.time < e for s, e in zip(cov.start, cov.end)]]
+            at = cov[[s <= row["time"] < e for s, e in zip(cov.start, cov.end)]]
             kinds = sorted(set(at.instrument))
-            wanted = instrument(getattr(ref, "channel", ""))
+            wanted = instrument(row.get("channel", ""))
             if wanted:
                 kinds = [k for k in kinds if k == wanted]
         if kinds:
-            rows += [{**ref._asdict(), "instrument": k} for k in kinds]
+            rows += [{**row, "instrument": k} for k in kinds]
         else:
-            missing.append(ref._asdict())
-    cols = [*refs.columns, "instrument"]
-    return pd.DataFrame(rows, columns=cols), pd.DataFrame(missing, columns=list(refs.columns))
+            missing.append(row)
+    return pd.DataFrame(rows, columns=[*table.columns, "instrument"]), pd.DataFrame(missing, columns=table.columns)
 
 
 def _in_spans(times: np.ndarray, refs: np.ndarray, margin: float | None) -> np.ndarray:
@@ -118,8 +118,10 @@ def score_picks(picks: pd.DataFrame, references: pd.DataFrame, coverage: pd.Data
     refs["time"] = [UTCDateTime(t) for t in refs["time"]]
     assigned, no_data = _assign(refs[["network", "station", "channel", "phase", "time"]], coverage)
     picks = picks.copy()
-    picks["instrument"] = [instrument(c) for c in picks["channel"]]
-    picks["t"] = [UTCDateTime(t).timestamp for t in picks["time"]]
+    picks["channel"] = picks["channel"].fillna("").astype(str) if "channel" in picks else ""
+    picks["time"] = [UTCDateTime(t) for t in picks["time"]]
+    picks, _ = _assign(picks, coverage)   # a pick without a channel code belongs to the instruments with data
+    picks["t"] = [t.timestamp for t in picks["time"]]
     assigned["t"] = [t.timestamp for t in assigned["time"]]
     assigned["residual"] = np.nan
     extra = []
@@ -140,6 +142,7 @@ def score_picks(picks: pd.DataFrame, references: pd.DataFrame, coverage: pd.Data
     for tol in cfg.tolerances:
         assigned[f"hit_{tol:g}"] = assigned.residual.abs() <= tol
     extra_df = pd.DataFrame(extra, columns=[*picks.columns]).drop(columns=["t"])
+    extra_df["time"] = extra_df["time"].astype(str)
     table = assigned.drop(columns=["t"])
     return CatalogScores(table, extra_df, no_data, summarise(table, extra_df, cfg), cfg)
 

@@ -56,6 +56,13 @@ def test_without_a_margin_every_pick_of_a_scored_instrument_counts():
     assert s.loc[("all", "P")].extra_picks == 2 and s.loc[("HH", "P")].extra_picks == 1
 
 
+def test_picks_without_channel_codes_count_for_every_instrument_with_data():
+    picks = _picks().drop(columns=["channel"]).iloc[[0, 5]]      # A's P at 100.05 and B's P at 50.15
+    s = score_picks(picks, _references(), _coverage()).summary.set_index(["instrument", "phase"])
+    assert s.loc[("HH", "P")]["recall@0.1s"] == 1 and s.loc[("HN", "P")]["recall@0.1s"] == 1
+    assert s.loc[("EH", "P")]["recall@0.2s"] == 1 and s.loc[("all", "P")].extra_picks == 0
+
+
 def test_no_picks_at_all_scores_zero_recall():
     empty = _picks().iloc[:0]
     scores = score_picks(empty, _references(), _coverage())

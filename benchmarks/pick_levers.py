@@ -1,0 +1,85 @@
+"""Two cheap post-processing levers for real-data picks, measured on the development set (not adopted; see the model
+card): per-phase thresholds, and re-picking each P onset with an AIC picker around the network's pick.
+
+Same traces, references and scores as ``real_data_picks.py`` (the ``seiscontrast pick`` path, 100 events of
+``seisbench-dummy`` with TauP arrivals). For the AIC variant it also counts, per P pick nearest its reference,
+whether the re-picked onset is closer to the reference than the network's pick.
+
+    python benchmarks/pick_levers.py [--model default]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from real_data_picks import ROOT, dataset_streams, score, summarise
+
+from seiscontrast.data.obspy_source import InputReport, station_key, station_record
+from seiscontrast.data.windows import WindowConfig
+from seiscontrast.pick import PickSettings, annotate_record
+from seiscontrast.picker import load_picker_model
+
+
+def aic_onset(x: np.ndarray) -> int:
+    """Sample where Maeda's AIC (variance before vs after, no AR model) has its minimum."""
+    n = len(x)
+    k = np.arange(1, n - 1)
+    c1, c2 = np.cumsum(x), np.cumsum(x * x)
+    v1 = c2[k - 1] / k - (c1[k - 1] / k) ** 2
+    v2 = (c2[-1] - c2[k - 1]) / (n - k) - ((c1[-1] - c1[k - 1]) / (n - k)) ** 2
+    aic = k * np.log(np.maximum(v1, 1e-30)) + (n - k - 1) * np.log(np.maximum(v2, 1e-30))
+    return int(k[2 + np.argmin(aic[2:-2])])
+
+
+def aic_p(st, t, before: float = 1.0, after: float = 0.3, highpass: float = 1.0):
+    """The P onset re-picked on the high-passed vertical in ``[t - before, t + after]``."""
+    z = st.select(component="Z").copy().detrend("demean").filter("highpass", freq=highpass, corners=2)[0]
+    x = z.slice(t - before, t + after).data.astype(float)
+    return t if len(x) < 8 else (t - before) + aic_onset(x) / z.stats.sampling_rate
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "seisbench-dummy"))
+    ap.add_argument("--model", default="default")
+    args = ap.parse_args()
+    model = load_picker_model(args.model)
+    window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
+    records = []
+    for name, st, ref in dataset_streams(Path(args.dataset)):
+        s = st[0].stats
+        rec = station_record(station_key(s.network, s.station, s.location, s.channel), st.copy(), window,
+                             InputReport())
+        records.append((name, st, rec, ref))
+
+    def run(p_thr, s_thr, refine=False):
+        rows, closer, farther = [], 0, 0
+        for name, st, rec, ref in records:
+            picks = [(p.phase, p.peak_time) for p in annotate_record(model, rec, PickSettings(p_thr, s_thr))[1]]
+            if refine:
+                ps = [t for ph, t in picks if ph == "P"]
+                if ps and "P" in ref:
+                    best = min(ps, key=lambda t: abs(t - ref["P"]))
+                    new = aic_p(st, best)
+                    closer += abs(new - ref["P"]) < abs(best - ref["P"]) - 0.02
+                    farther += abs(new - ref["P"]) > abs(best - ref["P"]) + 0.02
+                picks = [(ph, aic_p(st, t) if ph == "P" else t) for ph, t in picks]
+            rows.append({"trace": name, "model": "x", **score(picks, ref, 0.5)})
+        row = summarise(pd.DataFrame(rows)).iloc[0]
+        label = f"P {p_thr} / S {s_thr}" + (", P re-picked by AIC" if refine else "")
+        extra = f"  AIC closer to the reference: {closer}, farther: {farther}" if refine else ""
+        print(f"{label:34} P {row['P@0.1']:.2f} / {row['P@0.2']:.2f} / {row['P@0.5']:.2f}  S {row['S@0.1']:.2f} / "
+              f"{row['S@0.2']:.2f} / {row['S@0.5']:.2f}  false P {row.P_false:.0f}  S {row.S_false:.0f}{extra}",
+              flush=True)
+
+    print("recall within 0.1 / 0.2 / 0.5 s of the TauP arrivals, false picks (farther than 0.5 s)")
+    for p_thr, s_thr in [(0.3, 0.3), (0.2, 0.3), (0.3, 0.4), (0.3, 0.5)]:
+        run(p_thr, s_thr)
+    run(0.3, 0.3, refine=True)
+
+
+if __name__ == "__main__":
+    main()
