@@ -51,8 +51,8 @@ class ScoreConfig:
 @dataclass
 class CatalogScores:
     """``references``: one row per reference and instrument (``residual`` NaN when unmatched, ``hit_<tol>``);
-    ``extra``: the unmatched picks; ``no_data``: references no waveform covers; ``summary``: by phase and
-    instrument (rows ``all`` first)."""
+    ``extra``: the unmatched picks; ``no_data``: references no waveform covers; ``summary``: by phase, instrument
+    and network (:func:`summarise`; the rows over everything first)."""
 
     references: pd.DataFrame
     extra: pd.DataFrame
@@ -148,17 +148,21 @@ def score_picks(picks: pd.DataFrame, references: pd.DataFrame, coverage: pd.Data
 
 
 def summarise(refs: pd.DataFrame, extra: pd.DataFrame, cfg: ScoreConfig) -> pd.DataFrame:
-    """Per phase, over all instruments and per instrument: references, recall within each tolerance, MAE and
-    bias of the matches within the largest, extra picks."""
+    """Per phase, over everything (``network`` and ``instrument`` "all"), per instrument and, with several
+    networks, per network: references, recall within each tolerance, MAE and bias of the matches within the
+    largest tolerance, extra picks."""
     top = cfg.tolerances[-1]
     rows = []
-    groups = [("all", refs, extra)] + [(k, refs[refs.instrument == k], extra[extra.instrument == k])
-                                       for k in sorted(set(refs.instrument))]
-    for kind, r, e in groups:
+    groups = [("all", "all", refs, extra)]
+    groups += [("all", k, refs[refs.instrument == k], extra[extra.instrument == k]) for k in sorted(set(refs.instrument))]
+    networks = sorted(set(refs.network))
+    if len(networks) > 1:
+        groups += [(n, "all", refs[refs.network == n], extra[extra.network == n]) for n in networks]
+    for net, kind, r, e in groups:
         for phase in PHASES:
             rp = r[r.phase == phase]
             res = rp.residual[rp.residual.abs() <= top]
-            row = {"instrument": kind, "phase": phase, "references": len(rp)}
+            row = {"network": net, "instrument": kind, "phase": phase, "references": len(rp)}
             for tol in cfg.tolerances:
                 row[f"recall@{tol:g}s"] = float(rp[f"hit_{tol:g}"].mean()) if len(rp) else np.nan
             row.update({"MAE_s": float(res.abs().mean()) if len(res) else np.nan,
@@ -179,7 +183,7 @@ def plot_scores(scores: CatalogScores, path: str | Path) -> Path:
         ax.hist(res, bins=np.linspace(-top, top, 41), color="C0" if phase == "P" else "C1")
         ax.axvline(0, color="k", lw=0.8)
         ax.set(title=f"{phase}: pick − reference ({len(res)} matched)", xlabel="s", ylabel="picks")
-    s = scores.summary[scores.summary.instrument != "all"]
+    s = scores.summary[(scores.summary.instrument != "all") & (scores.summary.network == "all")]
     kinds = sorted(set(s.instrument))
     x = np.arange(len(kinds))
     for k, phase in enumerate(PHASES):

@@ -35,7 +35,7 @@ def _picks():
 
 def test_scores_by_phase_and_instrument_match_hand_computation():
     scores = score_picks(_picks(), _references(), _coverage(), ScoreConfig((0.1, 0.2, 0.5), margin=30.0))
-    s = scores.summary.set_index(["instrument", "phase"])
+    s = scores.summary[scores.summary.network == "all"].set_index(["instrument", "phase"])
     p = s.loc[("all", "P")]
     assert p.references == 3
     assert (p["recall@0.1s"], p["recall@0.2s"], p["recall@0.5s"]) == pytest.approx((1 / 3, 2 / 3, 1.0))
@@ -48,6 +48,17 @@ def test_scores_by_phase_and_instrument_match_hand_computation():
     assert s.loc[("EH", "P")].extra_picks == 1
     assert scores.no_data.station.tolist() == ["C"]
     assert sorted(scores.references.instrument) == ["EH", "HH", "HH", "HN"]
+    assert set(scores.summary.network) == {"all"}   # one network: no rows per network
+
+
+def test_several_networks_get_rows_of_their_own():
+    refs, picks, cov = _references(), _picks(), _coverage()
+    for t in (refs, picks, cov):
+        t.loc[t.station == "B", "network"] = "YY"
+    s = score_picks(picks, refs, cov).summary.set_index(["network", "instrument", "phase"])
+    assert s.loc[("YY", "all", "P")].references == 1 and s.loc[("YY", "all", "P")].extra_picks == 1
+    assert s.loc[("XX", "all", "P")].references == 2 and s.loc[("XX", "all", "P")]["recall@0.5s"] == 1
+    assert s.loc[("all", "all", "P")].references == 3
 
 
 def test_without_a_margin_every_pick_of_a_scored_instrument_counts():
