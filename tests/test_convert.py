@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import make_stream
 from obspy import UTCDateTime
 from obspy.core.event import Catalog, Event, Pick, WaveformStreamID
@@ -41,6 +42,23 @@ def test_read_picks_from_quakeml(tmp_path):
     Catalog(events=[ev]).write(str(tmp_path / "picks.xml"), format="QUAKEML")
     table = read_picks(tmp_path / "picks.xml")
     assert table.phase.tolist() == ["P", "S"] and table.station.tolist() == ["AAA", "AAA"]
+    assert table.channel.tolist() == ["HHZ", "HHN"]
+
+
+def test_only_first_arrivals_are_read_as_p_and_s(tmp_path):
+    hints = ["P", "Pn", "pP", "PmP", "IAML", "Sg", "sP", "ES", "p", "PKP", "S*", ""]
+    pd.DataFrame({"network": "XX", "station": "AAA", "phase": hints,
+                  "time": [str(T0 + i) for i in range(len(hints))]}).to_csv(tmp_path / "p.csv", index=False)
+    table = read_picks(tmp_path / "p.csv")
+    assert table.phase.tolist() == ["P", "P", "S", "S", "P", "S"]
+    assert [t - T0 for t in table.time] == [0, 1, 5, 7, 8, 10]
+
+
+def test_a_bad_time_names_the_file_and_line(tmp_path):
+    pd.DataFrame({"network": ["XX", "XX"], "station": ["AAA", "AAA"], "phase": ["P", "S"],
+                  "time": [str(T0), "yesterday"]}).to_csv(tmp_path / "p.csv", index=False)
+    with pytest.raises(ValueError, match=r"p\.csv, line 3: time 'yesterday'"):
+        read_picks(tmp_path / "p.csv")
 
 
 def test_continuous_traces_run_on_across_days(tmp_path):

@@ -1,13 +1,15 @@
 """Convert a miniSEED (or any ObsPy-readable) archive, optionally with picks, into a SeisBench-format dataset.
 
-Picks come from a CSV (columns ``network, station, phase, time`` and optionally ``location``, ``channel``; the CSV that
-``seiscontrast pick`` writes is accepted as is) or a QuakeML file (``Pick`` objects with a waveform id and a
-phase hint). With picks, one trace is cut around each event at each station; stations without picks are cut
-into consecutive traces (no pick columns) that serve for pretraining.
+Picks come from a CSV (columns ``network, station, phase, time`` and optionally ``location``, ``channel``; the
+CSV that ``seiscontrast pick`` writes is accepted as is) or a QuakeML file (``Pick`` objects with a waveform id
+and a phase hint); only first P and S arrivals count (P, Pg, Pn, Sg, …; not pP, PmP or amplitude picks). With
+picks, one trace is cut around each event at each station; stations without picks are cut into consecutive
+traces (no pick columns) that serve for pretraining.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +49,21 @@ class ConvertConfig:
     keep_tail: bool = False
 
 
+#: phase hints of direct first P and S arrivals: P, Pg, Pn, Pb, P*, lower case (TauP's up-going p, s), with an
+#: onset letter (IP, ES); not depth phases (pP, sP), reflections (PmP, PcP), core phases or amplitude picks (IAML)
+_FIRST_ARRIVAL = re.compile(r"^[IE]?([PS])([GNB*]|[12])?$", re.IGNORECASE)
+
+
+def first_arrival_phase(hint) -> str | None:
+    """``"P"`` or ``"S"`` for a phase hint of a direct first arrival, else ``None``."""
+    m = _FIRST_ARRIVAL.match(str(hint).strip()) if isinstance(hint, str) else None
+    return m.group(1).upper() if m else None
+
+
 def read_picks(path: str | Path) -> pd.DataFrame:
     """Picks as a table ``network, station, location, channel, phase (P|S), time (UTCDateTime)`` from CSV or
-    QuakeML (``location`` and ``channel`` empty where not given; phases other than P* and S* are dropped)."""
+    QuakeML (``location`` and ``channel`` empty where not given). Only first P and S arrivals are kept
+    (:func:`first_arrival_phase`); the hints of the others are logged."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"picks file {path} does not exist")
@@ -79,8 +93,13 @@ def read_picks(path: str | Path) -> pd.DataFrame:
                      phase=p.phase_hint or "", time=p.time)
                 for ev in catalog for p in ev.picks]
         table = pd.DataFrame(rows, columns=columns)
-    table["phase"] = table["phase"].astype(str).str.upper().str[:1]
-    table = table[table["phase"].isin(["P", "S"])]
+    phase = [first_arrival_phase(h) for h in table["phase"]]
+    dropped = table["phase"][[p is None for p in phase]].astype(str).value_counts()
+    if len(dropped):
+        log.info("%s: %d picks that are not first P or S arrivals ignored (%s)", path, int(dropped.sum()),
+                 ", ".join(f"{h} {n}" for h, n in dropped.head(8).items()))
+    table["phase"] = phase
+    table = table[table["phase"].notna()]
     return table[columns].sort_values("time").reset_index(drop=True)
 
 
