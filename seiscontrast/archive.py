@@ -227,36 +227,46 @@ def _file_span(path: str, report: InputReport) -> tuple[UTCDateTime, UTCDateTime
                 st[0].stats.sampling_rate)
 
 
+def sds_channels(root: str | Path, select: Sequence[str], sds_type: str = "D") -> dict[str, list[str]]:
+    """``{NET.STA.LOC.BB: [channel codes]}`` of an SDS archive matching ``select`` (``NET.STA.LOC.CHA`` patterns
+    with ``*``/``?`` wildcards; an empty location is written ``NET.STA..CHA``; none: every channel)."""
+    from obspy.clients.filesystem.sds import Client
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"SDS root {root} is not a directory")
+    patterns = list(select) or ["*"]
+    groups: dict[str, list[str]] = defaultdict(list)
+    for nslc in Client(str(root), sds_type=sds_type).get_all_nslc(sds_type=sds_type):
+        if any(fnmatch.fnmatchcase(".".join(nslc), p) for p in patterns):
+            groups[station_key(*nslc)].append(nslc[3])
+    if not groups:
+        raise ValueError(f"no channel in SDS archive {root} matches {', '.join(patterns)}")
+    return dict(groups)
+
+
 def plan_sds(root: str | Path, start: UTCDateTime, end: UTCDateTime, select: Sequence[str], cfg: ArchiveConfig,
-             pad: float = 60.0, sds_type: str = "D") -> ArchivePlan:
-    """Chunks of an SDS archive between ``start`` and ``end`` for channels matching ``select`` (``NET.STA.LOC.CHA``
-    patterns with ``*``/``?`` wildcards; an empty location is written ``NET.STA..CHA``).
+             pad: float = 60.0, sds_type: str = "D", channels: dict[str, list[str]] | None = None) -> ArchivePlan:
+    """Chunks of an SDS archive between ``start`` and ``end`` for channels matching ``select`` (see
+    :func:`sds_channels`; ``channels``: its result, when already known).
 
     Only the first and last record of each day file are read to plan (a gap inside a day file is zero-filled and
     masked when picked, however long)."""
     from obspy.clients.filesystem.sds import Client
 
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"SDS root {root} is not a directory")
     if end <= start:
         raise ValueError(f"--end {end} must be after --start {start}")
+    groups = channels if channels is not None else sds_channels(root, select, sds_type)
     report = InputReport()
     client = Client(str(root), sds_type=sds_type)
-    patterns = list(select) or ["*"]
-    groups: dict[str, list[str]] = defaultdict(list)
-    for nslc in client.get_all_nslc(sds_type=sds_type):
-        if any(fnmatch.fnmatchcase(".".join(nslc), p) for p in patterns):
-            groups[station_key(*nslc)].append(nslc[3])
-    if not groups:
-        raise ValueError(f"no channel in SDS archive {root} matches {', '.join(patterns)}")
     chunks = []
-    for station, channels in sorted(groups.items()):
+    for station, codes in sorted(groups.items()):
         net, sta, loc, _ = station.split(".")
         segments, low_rate = [], set()
         day = UTCDateTime(start.year, start.month, start.day) - 86400   # the day before may hold data after midnight
         while day < end:
-            for c in channels:
+            for c in codes:
                 path = os.path.join(str(root), client.FMTSTR.format(
                     network=net, station=sta, location=loc, channel=c, year=day.year, doy=day.julday,
                     sds_type=sds_type))

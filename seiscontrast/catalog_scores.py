@@ -13,7 +13,8 @@ broadband, EH short-period, DP borehole, HN accelerometer, …) is scored on its
   counted within ``margin`` seconds of that instrument's references (a catalogue rarely lists every event of a
   continuous archive), or anywhere when ``margin`` is ``None``.
 
-Location codes are not compared.
+Location codes are not compared. Waveforms come from files (:func:`coverage_from_files`) or from an SDS archive,
+of which only the spans around the references are picked (:func:`plan_sds_around`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,42 @@ def coverage_from_files(inputs: Sequence[str | Path], report: InputReport) -> pd
         net, sta, _, band = key.split(".")
         rows += [dict(network=net, station=sta, instrument=band, start=s.start, end=s.end) for s in segments]
     return pd.DataFrame(rows, columns=["network", "station", "instrument", "start", "end"])
+
+
+def reference_windows(times: Sequence[UTCDateTime], margin: float) -> list[tuple[UTCDateTime, UTCDateTime]]:
+    """``[first - margin, last + margin]`` spans around sorted reference times, merged where they overlap."""
+    spans: list[list[UTCDateTime]] = []
+    for t in sorted(times):
+        if spans and t - margin <= spans[-1][1]:
+            spans[-1][1] = t + margin
+        else:
+            spans.append([t - margin, t + margin])
+    return [(a, b) for a, b in spans]
+
+
+def plan_sds_around(root: str | Path, references: pd.DataFrame, margin: float, pad: float, cfg=None):
+    """The chunks of an SDS archive around each station's references (:func:`reference_windows`), and the
+    coverage they give: only those spans are read and picked, however long the archive."""
+    from .archive import ArchiveConfig, ArchivePlan, plan_sds, sds_channels
+
+    cfg = cfg or ArchiveConfig()
+    by_station: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for key, codes in sds_channels(root, []).items():
+        net, sta = key.split(".")[:2]
+        by_station.setdefault((net, sta), {})[key] = codes
+    plan = ArchivePlan([])
+    for (net, sta), refs in references.groupby(["network", "station"]):
+        channels = by_station.get((net, sta))
+        if channels is None:
+            continue   # scored as "no data"
+        for t0, t1 in reference_windows([UTCDateTime(t) for t in refs.time], margin):
+            part = plan_sds(root, t0, t1, [], cfg, pad, channels=channels)
+            plan.chunks += part.chunks
+            plan.report.extend(part.report)
+    coverage = pd.DataFrame([dict(network=c.station.split(".")[0], station=c.station.split(".")[1],
+                                  instrument=c.station.split(".")[3], start=c.t0, end=c.t1) for c in plan.chunks],
+                            columns=["network", "station", "instrument", "start", "end"])
+    return plan, coverage
 
 
 def _assign(table: pd.DataFrame, coverage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -86,3 +86,10 @@ def test_bad_settings_name_the_value():
         ScoreConfig((0.0, 0.5))
     with pytest.raises(ValueError, match="margin"):
         ScoreConfig(margin=-1.0)
+
+
+def test_reference_windows_merge_where_they_overlap():
+    from seiscontrast.catalog_scores import reference_windows
+
+    spans = reference_windows([T + 100, T + 10, T + 40, T + 300], margin=20.0)
+    assert [(a - T, b - T) for a, b in spans] == [(-10, 60), (80, 120), (280, 320)]

@@ -154,6 +154,28 @@ def test_score_picks_against_a_catalogue(event_dir, picked_csv, tmp_path):
     assert summary.loc[("HH", "P")].references == 2 and summary.loc[("HH", "P")]["recall@0.5s"] == 1.0
 
 
+def test_score_picks_on_an_sds_archive_reads_only_around_the_references(tmp_path):
+    from seiscontrast.data.synthetic_archive import write_sds_archive
+
+    t0 = UTCDateTime(2024, 3, 1, 23, 30)
+    truth = write_sds_archive(tmp_path / "sds", t0, t0 + 3600, stations=("A01", "A02"),
+                              event_times=[600, 1500, 3000])
+    listed = truth[[t - t0 < 2000 for t in truth.p_time]]           # the catalogue misses the last event
+    pd.DataFrame([dict(network="SX", station=r.station, phase=ph, time=str(t)) for r in listed.itertuples()
+                  for ph, t in (("P", r.p_time), ("S", r.s_time))]).to_csv(tmp_path / "cat.csv", index=False)
+    res = _score("--sds", str(tmp_path / "sds"), "--catalog", str(tmp_path / "cat.csv"), "--out", str(tmp_path / "o"),
+                 "-q")
+    assert res.returncode == 0, res.stderr
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv").set_index(["instrument", "phase"])
+    for phase in "PS":
+        assert summary.loc[("all", phase)].references == 4 and summary.loc[("all", phase)]["recall@0.5s"] == 1.0
+    picks = pd.read_csv(tmp_path / "o" / "picks.csv")
+    refs = [UTCDateTime(t) for t in pd.read_csv(tmp_path / "cat.csv").time]
+    assert len(picks) and all(min(abs(UTCDateTime(t) - r) for r in refs) <= 30 for t in picks.time)
+    res = _score("--sds", str(tmp_path / "sds"), str(tmp_path), "--catalog", str(tmp_path / "cat.csv"))
+    assert res.returncode == 2 and "one of them" in res.stderr
+
+
 def test_example_recording_is_picked():
     res = _run("--example")
     assert res.returncode == 0, res.stderr

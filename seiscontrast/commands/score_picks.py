@@ -6,6 +6,7 @@ picker); references are analyst picks from QuakeML or a CSV (network, station, p
 
 examples:
   seiscontrast score-picks --catalog events.xml waveforms/ --out scores/
+  seiscontrast score-picks --catalog events.xml --sds /data/SDS --out scores/     # only around the references
   seiscontrast score-picks --catalog picks.csv "data/*.mseed" --model seisbench:PhaseNet:instance --out pn/
   seiscontrast score-picks --catalog events.xml waveforms/ --picks my_picks.csv   # no model run
 """
@@ -18,7 +19,9 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("paths", nargs="+", help="waveform files, directories (recursive) or glob patterns")
+    p.add_argument("paths", nargs="*", help="waveform files, directories (recursive) or glob patterns")
+    p.add_argument("--sds", metavar="ROOT", help="an SDS archive instead of paths: only the spans within --margin of "
+                   "each station's references are read and picked")
     p.add_argument("--catalog", required=True, help="reference picks: QuakeML (or any obspy.read_events format) "
                    "or CSV with columns network, station, phase, time (optional: channel, location)")
     p.add_argument("--picks", help="score these picks (CSV or QuakeML) instead of picking the waveforms")
@@ -33,31 +36,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
 
 
+def _model(args):
+    from ..picker import load_picker_model
+
+    return load_picker_model(args.model).to(args.device).eval()
+
+
+def _pick(plan, model, args, report):
+    """Pick the plan's chunks as ``seiscontrast pick`` does (one process); the picks table."""
+    from ..archive import ArchiveConfig
+    from ..logs import progress_bar
+    from ..pick import PickSettings, collect, pick_chunk
+
+    settings = PickSettings(args.p_threshold, args.s_threshold, device=args.device)
+    chunks = progress_bar(plan.chunks, enabled=not args.quiet, desc="picking", unit="chunk")
+    result = collect([pick_chunk(model, c, settings, ArchiveConfig()) for c in chunks], plan.report)
+    report.extend(result.report)
+    return result.picks
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..catalog_scores import ScoreConfig, coverage_from_files, format_summary, plot_scores, score_picks
+    from .. import catalog_scores as cs
+    from ..archive import ArchiveConfig, plan_files
     from ..data.convert import read_picks
     from ..data.obspy_source import InputReport
+    from ..pick import context_pad
 
-    cfg = ScoreConfig(tuple(args.tolerances), None if args.margin < 0 else args.margin)
+    cfg = cs.ScoreConfig(tuple(args.tolerances), None if args.margin < 0 else args.margin)
     references = read_picks(args.catalog)
     if not len(references):
         raise ValueError(f"--catalog {args.catalog}: no P or S picks in it")
+    if bool(args.paths) == bool(args.sds):
+        raise ValueError("give waveform paths or --sds ROOT (one of them)")
+    if args.sds and cfg.margin is None:
+        raise ValueError("--sds picks only around the references: give --margin >= 0")
     report = InputReport()
-    coverage = coverage_from_files(args.paths, report)
-    if args.picks:
+    model = None if args.picks else _model(args)
+    pad = context_pad(model) if model is not None else 0.0
+    if args.sds:
+        plan, coverage = cs.plan_sds_around(args.sds, references, cfg.margin, pad)
+    else:
+        coverage = cs.coverage_from_files(args.paths, report)
+        plan = plan_files(args.paths, ArchiveConfig(), pad) if model is not None else None
+    if model is None:
         picks = read_picks(args.picks)
         picks["time"] = picks["time"].astype(str)
+        if plan is not None:
+            report.extend(plan.report)
     else:
-        from ..pick import PickSettings, pick_files
-        from ..picker import load_picker_model
-
-        model = load_picker_model(args.model)
-        result = pick_files(args.paths, model, PickSettings(args.p_threshold, args.s_threshold, device=args.device))
-        picks = result.picks
-        report.extend(result.report)
-    scores = score_picks(picks, references, coverage, cfg)
+        picks = _pick(plan, model, args, report)
+    scores = cs.score_picks(picks, references, coverage, cfg)
     print(f"{len(references)} reference picks, {len(picks)} picks; matched one to one per phase and instrument")
-    print(format_summary(scores))
+    print(cs.format_summary(scores))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -66,6 +96,6 @@ def run(args: argparse.Namespace) -> int:
         scores.no_data.to_csv(out / "no_data.csv", index=False)
         scores.summary.to_csv(out / "summary.csv", index=False)
         picks.to_csv(out / "picks.csv", index=False)
-        plot_scores(scores, out / "scores.png")
+        cs.plot_scores(scores, out / "scores.png")
         print(f"wrote {out}/summary.csv, references.csv, extra_picks.csv, picks.csv and scores.png")
     return 1 if report.errors else 0
