@@ -208,8 +208,9 @@ def main():
     ap.add_argument("--tolerance", type=float, default=0.5, help="beyond this a pick is false (s)")
     ap.add_argument("--catalog", help="also score on real recordings with reference picks (QuakeML or CSV) ...")
     ap.add_argument("--waveforms", nargs="+", default=[], help="... in these files, directories or globs")
-    ap.add_argument("--catalog-check", action="store_true", help="score --dataset through the catalogue path too "
-                    "(its records as miniSEED, its reference arrivals as a CSV catalogue)")
+    ap.add_argument("--catalog-check", nargs="?", const="", metavar="DIR", help="score --dataset through the "
+                    "catalogue path too (its records as miniSEED, its reference arrivals as a CSV catalogue; kept in "
+                    "DIR when given, e.g. for `seiscontrast score-picks DIR/waveforms --catalog DIR/catalog.csv`)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_data_picks.json"))
     args = ap.parse_args()
     ours = load_picker_model(args.model)
@@ -234,11 +235,12 @@ def main():
           {k: v["P_kept_at_20Hz"] for k, v in example.items()})
     result = {"dataset": args.dataset, "model": args.model, "tolerance_s": args.tolerance,
               "summary": json.loads(summary.to_json(orient="index")), "obspy_example_20hz": example}
-    if args.catalog_check:
+    check = args.catalog_check is not None
+    if check:
         if args.catalog:
             raise SystemExit("give --catalog or --catalog-check, not both")
         tmp = tempfile.TemporaryDirectory()
-        args.catalog, args.waveforms = dataset_as_catalog(Path(args.dataset), Path(tmp.name))
+        args.catalog, args.waveforms = dataset_as_catalog(Path(args.dataset), Path(args.catalog_check or tmp.name))
     if args.catalog:
         if not args.waveforms:
             raise SystemExit("--catalog needs --waveforms")
@@ -249,8 +251,8 @@ def main():
               "MAE/bias of the matches within 0.5 s, extra picks within 30 s of an instrument's references")
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(cat.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        result["catalog"] = {"catalog": "--catalog-check" if args.catalog_check else args.catalog,
-                             "waveforms": [] if args.catalog_check else args.waveforms,
+        result["catalog"] = {"catalog": "--catalog-check" if check else args.catalog,
+                             "waveforms": [] if check else args.waveforms,
                              "summary": json.loads(cat.to_json(orient="records"))}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -209,6 +209,26 @@ def summarise(refs: pd.DataFrame, extra: pd.DataFrame, cfg: ScoreConfig) -> pd.D
     return pd.DataFrame(rows)
 
 
+def threshold_table(swept: dict[float, pd.DataFrame], references: pd.DataFrame, coverage: pd.DataFrame,
+                    cfg: ScoreConfig) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per threshold and phase (over everything): recall and extra picks within the largest tolerance, precision
+    (matched / all scored picks) and F1; and the threshold with the best F1 per phase."""
+    top = f"recall@{cfg.tolerances[-1]:g}s"
+    rows = []
+    for t, picks in sorted(swept.items()):
+        summary = score_picks(picks, references, coverage, cfg).summary
+        for row in summary[(summary.network == "all") & (summary.instrument == "all")].to_dict("records"):
+            matched = row[top] * row["references"] if row["references"] else 0.0
+            precision = matched / (matched + row["extra_picks"]) if matched + row["extra_picks"] else float("nan")
+            recall = row[top]
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+            rows.append({"threshold": t, "phase": row["phase"], "recall": recall, "extra_picks": row["extra_picks"],
+                         "precision": precision, "F1": f1})
+    table = pd.DataFrame(rows)
+    best = {ph: float(g.loc[g.F1.idxmax(), "threshold"]) for ph, g in table.groupby("phase") if g.F1.notna().any()}
+    return table, best
+
+
 def plot_scores(scores: CatalogScores, path: str | Path) -> Path:
     """Residual histograms per phase and recall within the largest tolerance by instrument → ``path`` (PNG)."""
     from .plots import plt

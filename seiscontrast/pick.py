@@ -32,7 +32,9 @@ COLUMNS = ["network", "station", "location", "channel", "phase", "time", "probab
 @dataclass
 class PickSettings:
     """Attributes: thresholds (probability), overlap (samples or fraction of a window; ``None``: the model's
-    default), batch size, device, and ``gap_margin``: seconds around a zero-filled gap without picks."""
+    default), batch size, device, ``gap_margin``: seconds around a zero-filled gap without picks, and ``sweep``:
+    further thresholds (both phases) at which each chunk is also picked from the same probabilities
+    (:attr:`ChunkResult.sweep`; for choosing thresholds, ``seiscontrast score-picks --thresholds``)."""
 
     p_threshold: float = 0.3
     s_threshold: float = 0.3
@@ -40,6 +42,7 @@ class PickSettings:
     batch_size: int = 64
     device: str = "cpu"
     gap_margin: float = 2.0
+    sweep: tuple[float, ...] = ()
 
     def annotate_args(self, model: sbm.WaveformModel) -> dict:
         """The model's default ``annotate``/``classify`` arguments with these settings applied."""
@@ -52,13 +55,15 @@ class PickSettings:
 
 @dataclass
 class ChunkResult:
-    """Picks of one chunk (rows as in :data:`COLUMNS`), what went wrong, and the hours of data picked."""
+    """Picks of one chunk (rows as in :data:`COLUMNS`), what went wrong, the hours of data picked, and the rows at
+    each threshold of :attr:`PickSettings.sweep` (in process only; not saved with the chunk)."""
 
     chunk_id: str
     station: str
     rows: list[dict] = field(default_factory=list)
     report: InputReport = field(default_factory=InputReport)
     hours: float = 0.0
+    sweep: dict[float, list[dict]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         r = self.report
@@ -133,6 +138,16 @@ def _channel_codes(channels: Sequence[str], band: str) -> dict[str, str]:
     return {"P": z, "S": h}
 
 
+def _rows(chunk: Chunk, picks) -> list[dict]:
+    """Rows (:data:`COLUMNS`) of the picks whose time the chunk owns."""
+    net, sta, loc, band = chunk.station.split(".")
+    codes = _channel_codes(chunk.channels, band)
+    return [dict(network=net, station=sta, location=loc, channel=codes.get(p.phase, codes["P"]), phase=p.phase,
+                 time=str(p.peak_time), probability=round(float(p.peak_value), 4), start=str(p.start_time),
+                 end=str(p.end_time if p.end_time else p.start_time))
+            for p in picks if chunk.t0 <= p.peak_time < chunk.t1]
+
+
 def pick_chunk(model: sbm.WaveformModel, chunk: Chunk, settings: PickSettings, archive: ArchiveConfig,
                plot_dir: Path | None = None) -> ChunkResult:
     """Read, clean, annotate and pick one chunk; problems go into the result's report, never raise."""
@@ -158,13 +173,10 @@ def pick_chunk(model: sbm.WaveformModel, chunk: Chunk, settings: PickSettings, a
     except Exception as err:  # a chunk SeisBench (or a reader) cannot handle must not stop the others
         report.error(where, f"{chunk.station} {chunk.t0}: picking failed ({type(err).__name__}: {err})")
         return result
-    net, sta, loc, band = chunk.station.split(".")
-    codes = _channel_codes(chunk.channels, band)
-    for p in picks:
-        if chunk.t0 <= p.peak_time < chunk.t1:
-            result.rows.append(dict(network=net, station=sta, location=loc, channel=codes.get(p.phase, codes["P"]),
-                                    phase=p.phase, time=str(p.peak_time), probability=round(float(p.peak_value), 4),
-                                    start=str(p.start_time), end=str(p.end_time if p.end_time else p.start_time)))
+    result.rows = _rows(chunk, picks)
+    for threshold in settings.sweep:
+        swept = model.classify_aggregate(annotations, {**args, "P_threshold": threshold, "S_threshold": threshold})
+        result.sweep[threshold] = _rows(chunk, swept.picks)
     data_end = rec.start + rec.data.shape[1] / rec.sampling_rate
     result.hours = max(0.0, min(chunk.t1, data_end) - max(chunk.t0, rec.start)) / 3600
     if plot_dir is not None and chunk.first:

@@ -39,7 +39,7 @@ class RunSettings:
 
     def identity(self) -> dict:
         d = asdict(self)
-        for key in ("batch_size", "device"):   # change speed, not picks
+        for key in ("batch_size", "device", "sweep"):   # change speed (or extra outputs), not picks
             d["pick"].pop(key)
         d.pop("plot_dir")
         return d

@@ -93,3 +93,16 @@ def test_reference_windows_merge_where_they_overlap():
 
     spans = reference_windows([T + 100, T + 10, T + 40, T + 300], margin=20.0)
     assert [(a - T, b - T) for a, b in spans] == [(-10, 60), (80, 120), (280, 320)]
+
+
+def test_threshold_table_picks_the_best_f1_per_phase():
+    from seiscontrast.catalog_scores import threshold_table
+
+    picks = _picks()
+    # at 0.5 the duplicate B pick and the accelerometer's S are gone; at 0.7 only the broadband picks remain
+    swept = {0.3: picks, 0.5: picks.drop(index=[3, 6]), 0.7: picks.drop(index=[2, 3, 5, 6])}
+    table, best = threshold_table(swept, _references(), _coverage(), ScoreConfig())
+    p = table[table.phase == "P"].set_index("threshold")
+    assert p.loc[0.3, "recall"] == 1 and p.loc[0.3, "precision"] == pytest.approx(3 / 4)
+    assert p.loc[0.5, "precision"] == 1 and p.loc[0.7, "recall"] == pytest.approx(1 / 3)
+    assert best == {"P": 0.5, "S": 0.5}

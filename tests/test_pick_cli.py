@@ -164,11 +164,16 @@ def test_score_picks_on_an_sds_archive_reads_only_around_the_references(tmp_path
     pd.DataFrame([dict(network="SX", station=r.station, phase=ph, time=str(t)) for r in listed.itertuples()
                   for ph, t in (("P", r.p_time), ("S", r.s_time))]).to_csv(tmp_path / "cat.csv", index=False)
     res = _score("--sds", str(tmp_path / "sds"), "--catalog", str(tmp_path / "cat.csv"), "--out", str(tmp_path / "o"),
-                 "-q")
+                 "--thresholds", "0.3", "0.9", "-q")
     assert res.returncode == 0, res.stderr
     summary = pd.read_csv(tmp_path / "o" / "summary.csv").set_index(["instrument", "phase"])
+    sweep = pd.read_csv(tmp_path / "o" / "thresholds.csv").set_index(["threshold", "phase"])
     for phase in "PS":
         assert summary.loc[("all", phase)].references == 4 and summary.loc[("all", phase)]["recall@0.5s"] == 1.0
+        # the sweep's 0.3 is the run's own threshold: the same picks, the same scores
+        assert sweep.loc[(0.3, phase)].recall == 1.0 and sweep.loc[(0.3, phase)].extra_picks == 0
+        assert sweep.loc[(0.9, phase)].recall <= 1.0
+    assert "best F1: P at" in res.stdout
     picks = pd.read_csv(tmp_path / "o" / "picks.csv")
     refs = [UTCDateTime(t) for t in pd.read_csv(tmp_path / "cat.csv").time]
     assert len(picks) and all(min(abs(UTCDateTime(t) - r) for r in refs) <= 30 for t in picks.time)

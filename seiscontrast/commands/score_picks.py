@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--p-threshold", type=float, default=0.3, help="P probability threshold (default 0.3)")
     p.add_argument("--s-threshold", type=float, default=0.3, help="S probability threshold (default 0.3)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--thresholds", type=float, nargs="+", metavar="T", help="also score at these probability "
+                   "thresholds (from the same probabilities) and name the best per phase by F1 within the largest "
+                   "tolerance, e.g. --thresholds 0.1 0.2 0.3 0.4 0.5 0.6 0.7")
 
 
 def _model(args):
@@ -43,16 +46,23 @@ def _model(args):
 
 
 def _pick(plan, model, args, report):
-    """Pick the plan's chunks as ``seiscontrast pick`` does (one process); the picks table."""
+    """Pick the plan's chunks as ``seiscontrast pick`` does (one process): the picks table, and one per
+    ``--thresholds`` value."""
+    import pandas as pd
+
     from ..archive import ArchiveConfig
     from ..logs import progress_bar
-    from ..pick import PickSettings, collect, pick_chunk
+    from ..pick import COLUMNS, PickSettings, collect, pick_chunk
 
-    settings = PickSettings(args.p_threshold, args.s_threshold, device=args.device)
+    settings = PickSettings(args.p_threshold, args.s_threshold, device=args.device,
+                            sweep=tuple(args.thresholds or ()))
     chunks = progress_bar(plan.chunks, enabled=not args.quiet, desc="picking", unit="chunk")
-    result = collect([pick_chunk(model, c, settings, ArchiveConfig()) for c in chunks], plan.report)
+    results = [pick_chunk(model, c, settings, ArchiveConfig()) for c in chunks]
+    result = collect(results, plan.report)
     report.extend(result.report)
-    return result.picks
+    swept = {t: pd.DataFrame([row for r in results for row in r.sweep.get(t, [])], columns=COLUMNS)
+             for t in settings.sweep}
+    return result.picks, swept
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,13 +88,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         coverage = cs.coverage_from_files(args.paths, report)
         plan = plan_files(args.paths, ArchiveConfig(), pad) if model is not None else None
+    if args.thresholds and model is None:
+        raise ValueError("--thresholds needs the waveforms picked here (not --picks)")
+    swept = {}
     if model is None:
         picks = read_picks(args.picks)
         picks["time"] = picks["time"].astype(str)
         if plan is not None:
             report.extend(plan.report)
     else:
-        picks = _pick(plan, model, args, report)
+        picks, swept = _pick(plan, model, args, report)
     scores = cs.score_picks(picks, references, coverage, cfg)
     print(f"{len(references)} reference picks, {len(picks)} picks; matched one to one per phase and instrument")
     print(cs.format_summary(scores))
@@ -98,4 +111,12 @@ def run(args: argparse.Namespace) -> int:
         picks.to_csv(out / "picks.csv", index=False)
         cs.plot_scores(scores, out / "scores.png")
         print(f"wrote {out}/summary.csv, references.csv, extra_picks.csv, picks.csv and scores.png")
+    if swept:
+        table, best = cs.threshold_table(swept, references, coverage, cfg)
+        print(f"\nby threshold (within {cfg.tolerances[-1]:g} s; precision = matched / (matched + extra picks)):")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("best F1: " + ", ".join(f"{ph} at {t:g}" for ph, t in best.items())
+              + " (use --p-threshold/--s-threshold with `seiscontrast pick`)")
+        if args.out:
+            table.to_csv(Path(args.out) / "thresholds.csv", index=False)
     return 1 if report.errors else 0
