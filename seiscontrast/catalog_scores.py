@@ -13,8 +13,8 @@ broadband, EH short-period, DP borehole, HN accelerometer, …) is scored on its
   counted within ``margin`` seconds of that instrument's references (a catalogue rarely lists every event of a
   continuous archive), or anywhere when ``margin`` is ``None``.
 
-Location codes are not compared. Waveforms come from files (:func:`coverage_from_files`) or from an SDS archive,
-of which only the spans around the references are picked (:func:`plan_sds_around`).
+Location codes are not compared. Waveforms come from files or from an SDS archive, of which only the spans
+around the references are picked (:func:`plan_sds_around`).
 """
 
 from __future__ import annotations
@@ -68,15 +68,23 @@ def instrument(channel: str) -> str:
     return channel[:2] if len(channel) >= 2 else ""
 
 
-def coverage_from_files(inputs: Sequence[str | Path], report: InputReport) -> pd.DataFrame:
-    """``network, station, instrument, start, end`` of every trace in the files (headers only)."""
-    from .archive import ArchiveConfig, index_files
-
+def coverage_of(plan) -> pd.DataFrame:
+    """``network, station, instrument, start, end`` of the chunks of an archive plan: the data that is picked (a
+    record's gaps up to the archive's ``max_gap`` included, as picking zero-fills them)."""
     rows = []
-    for key, segments in index_files(inputs, ArchiveConfig(), report).items():
-        net, sta, _, band = key.split(".")
-        rows += [dict(network=net, station=sta, instrument=band, start=s.start, end=s.end) for s in segments]
+    for c in plan.chunks:
+        net, sta, _, band = c.station.split(".")
+        rows.append(dict(network=net, station=sta, instrument=band, start=c.t0, end=c.t1))
     return pd.DataFrame(rows, columns=["network", "station", "instrument", "start", "end"])
+
+
+def coverage_from_files(inputs: Sequence[str | Path], report: InputReport) -> pd.DataFrame:
+    """:func:`coverage_of` the files (headers only; problems go into ``report``)."""
+    from .archive import ArchiveConfig, plan_files
+
+    plan = plan_files(inputs, ArchiveConfig(), 0.0)
+    report.extend(plan.report)
+    return coverage_of(plan)
 
 
 def reference_windows(times: Sequence[UTCDateTime], margin: float) -> list[tuple[UTCDateTime, UTCDateTime]]:
@@ -91,8 +99,8 @@ def reference_windows(times: Sequence[UTCDateTime], margin: float) -> list[tuple
 
 
 def plan_sds_around(root: str | Path, references: pd.DataFrame, margin: float, pad: float, cfg=None):
-    """The chunks of an SDS archive around each station's references (:func:`reference_windows`), and the
-    coverage they give: only those spans are read and picked, however long the archive."""
+    """An archive plan of the SDS archive's chunks around each station's references (:func:`reference_windows`):
+    only those spans are read and picked, however long the archive."""
     from .archive import ArchiveConfig, ArchivePlan, plan_sds, sds_channels
 
     cfg = cfg or ArchiveConfig()
@@ -109,10 +117,7 @@ def plan_sds_around(root: str | Path, references: pd.DataFrame, margin: float, p
             part = plan_sds(root, t0, t1, [], cfg, pad, channels=channels)
             plan.chunks += part.chunks
             plan.report.extend(part.report)
-    coverage = pd.DataFrame([dict(network=c.station.split(".")[0], station=c.station.split(".")[1],
-                                  instrument=c.station.split(".")[3], start=c.t0, end=c.t1) for c in plan.chunks],
-                            columns=["network", "station", "instrument", "start", "end"])
-    return plan, coverage
+    return plan
 
 
 def _assign(table: pd.DataFrame, coverage: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -147,7 +152,7 @@ def score_picks(picks: pd.DataFrame, references: pd.DataFrame, coverage: pd.Data
     """Score ``picks`` (``network, station, channel, phase, time``, as ``seiscontrast pick`` writes them) against
     ``references`` (``network, station, phase, time`` and optionally ``channel``, as
     :func:`~seiscontrast.data.convert.read_picks` reads them) on the instruments of ``coverage``
-    (:func:`coverage_from_files`)."""
+    (:func:`coverage_of`)."""
     cfg = cfg or ScoreConfig()
     top = cfg.tolerances[-1]
     refs = references.copy()

@@ -45,9 +45,9 @@ def _model(args):
     return load_picker_model(args.model).to(args.device).eval()
 
 
-def _pick(plan, model, args, report):
-    """Pick the plan's chunks as ``seiscontrast pick`` does (one process): the picks table, and one per
-    ``--thresholds`` value."""
+def _pick(plan, model, args):
+    """Pick the plan's chunks as ``seiscontrast pick`` does (one process): the picks table, one per
+    ``--thresholds`` value, and the report of the plan and the chunks."""
     import pandas as pd
 
     from ..archive import ArchiveConfig
@@ -59,45 +59,39 @@ def _pick(plan, model, args, report):
     chunks = progress_bar(plan.chunks, enabled=not args.quiet, desc="picking", unit="chunk")
     results = [pick_chunk(model, c, settings, ArchiveConfig()) for c in chunks]
     result = collect(results, plan.report)
-    report.extend(result.report)
     swept = {t: pd.DataFrame([row for r in results for row in r.sweep.get(t, [])], columns=COLUMNS)
              for t in settings.sweep}
-    return result.picks, swept
+    return result.picks, swept, result.report
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import catalog_scores as cs
     from ..archive import ArchiveConfig, plan_files
     from ..data.convert import read_picks
-    from ..data.obspy_source import InputReport
     from ..pick import context_pad
 
     cfg = cs.ScoreConfig(tuple(args.tolerances), None if args.margin < 0 else args.margin)
-    references = read_picks(args.catalog)
-    if not len(references):
-        raise ValueError(f"--catalog {args.catalog}: no P or S picks in it")
     if bool(args.paths) == bool(args.sds):
         raise ValueError("give waveform paths or --sds ROOT (one of them)")
     if args.sds and cfg.margin is None:
         raise ValueError("--sds picks only around the references: give --margin >= 0")
-    report = InputReport()
+    if args.thresholds and args.picks:
+        raise ValueError("--thresholds needs the waveforms picked here (not --picks)")
+    references = read_picks(args.catalog)
+    if not len(references):
+        raise ValueError(f"--catalog {args.catalog}: no P or S picks in it")
     model = None if args.picks else _model(args)
     pad = context_pad(model) if model is not None else 0.0
     if args.sds:
-        plan, coverage = cs.plan_sds_around(args.sds, references, cfg.margin, pad)
+        plan = cs.plan_sds_around(args.sds, references, cfg.margin, pad)
     else:
-        coverage = cs.coverage_from_files(args.paths, report)
-        plan = plan_files(args.paths, ArchiveConfig(), pad) if model is not None else None
-    if args.thresholds and model is None:
-        raise ValueError("--thresholds needs the waveforms picked here (not --picks)")
-    swept = {}
+        plan = plan_files(args.paths, ArchiveConfig(), pad)
+    coverage = cs.coverage_of(plan)
     if model is None:
-        picks = read_picks(args.picks)
+        picks, swept, report = read_picks(args.picks), {}, plan.report
         picks["time"] = picks["time"].astype(str)
-        if plan is not None:
-            report.extend(plan.report)
     else:
-        picks, swept = _pick(plan, model, args, report)
+        picks, swept, report = _pick(plan, model, args)
     scores = cs.score_picks(picks, references, coverage, cfg)
     print(f"{len(references)} reference picks, {len(picks)} picks; matched one to one per phase and instrument")
     print(cs.format_summary(scores))
