@@ -15,10 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from real_data_picks import ROOT, dataset_streams, score, summarise
+from real_data_picks import ROOT, dataset_streams, record, score, summarise
 
-from seiscontrast.data.obspy_source import InputReport, station_key, station_record
-from seiscontrast.data.windows import WindowConfig
 from seiscontrast.pick import PickSettings, annotate_record
 from seiscontrast.picker import load_picker_model
 
@@ -47,13 +45,8 @@ def main():
     ap.add_argument("--model", default="default")
     args = ap.parse_args()
     model = load_picker_model(args.model)
-    window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
-    records = []
-    for name, st, ref in dataset_streams(Path(args.dataset)):
-        s = st[0].stats
-        rec = station_record(station_key(s.network, s.station, s.location, s.channel), st.copy(), window,
-                             InputReport())
-        records.append((name, st, rec, ref))
+    # each record prepared once, picked at every setting
+    records = [(name, st, record(model, st), ref) for name, st, ref in dataset_streams(Path(args.dataset))]
 
     def run(p_thr, s_thr, refine=False):
         rows, closer, farther = [], 0, 0

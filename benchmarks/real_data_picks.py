@@ -136,13 +136,17 @@ def example_at_20_hz(pickers: dict) -> dict:
     return out
 
 
+def record(model, st):
+    """The stream as ``seiscontrast pick`` prepares it for ``model``: one cleaned, resampled Z/N/E record."""
+    s = st[0].stats
+    window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
+    return station_record(station_key(s.network, s.station, s.location, s.channel), st.copy(), window, InputReport())
+
+
 def pick_path(model, st):
     """Picks as ``seiscontrast pick`` makes them: cleaned record (glitches removed), windows on the absolute-time
     grid, gaps masked (:func:`seiscontrast.pick.annotate_record`)."""
-    s = st[0].stats
-    window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
-    rec = station_record(station_key(s.network, s.station, s.location, s.channel), st.copy(), window, InputReport())
-    return annotate_record(model, rec, PickSettings())[1]
+    return annotate_record(model, record(model, st), PickSettings())[1]
 
 
 def catalog_scores(catalog: str, waveforms: list[str], pickers: dict, tolerance: float) -> pd.DataFrame:

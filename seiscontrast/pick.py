@@ -20,10 +20,10 @@ import seisbench.models as sbm
 import torch
 from obspy import Stream, Trace, UTCDateTime
 
-from .archive import ArchiveConfig, Chunk, plan_files, read_chunk
+from .archive import ArchiveConfig, ArchivePlan, Chunk, plan_files, read_chunk
 from .data.obspy_source import InputReport, StationRecord, station_record
 from .data.windows import WindowConfig
-from .logs import get_logger
+from .logs import get_logger, progress_bar
 
 log = get_logger(__name__)
 COLUMNS = ["network", "station", "location", "channel", "phase", "time", "probability", "start", "end"]
@@ -205,31 +205,46 @@ def annotate_record(model: sbm.WaveformModel, rec: StationRecord, settings: Pick
 
 @dataclass
 class PickResult:
-    """Picks of a run, the input report, and how much was processed (station chunks, hours)."""
+    """Picks of a run, the input report, how much was processed (station chunks, hours), and the picks at each
+    threshold of :attr:`PickSettings.sweep`."""
 
     picks: pd.DataFrame
     report: InputReport
     chunks: int = 0
     stations: int = 0
     hours: float = 0.0
+    sweep: dict[float, pd.DataFrame] = field(default_factory=dict)
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS).sort_values(["time", "station", "phase"]).reset_index(drop=True)
 
 
 def collect(results: Sequence[ChunkResult], report: InputReport) -> PickResult:
-    """One table of picks (sorted by time and station) and one report from chunk results."""
-    rows = [r for res in results for r in res.rows]
+    """One table of picks (sorted by time and station), one per swept threshold, and one report from chunk
+    results."""
     for res in results:
         report.extend(res.report)
-    picks = pd.DataFrame(rows, columns=COLUMNS).sort_values(["time", "station", "phase"]).reset_index(drop=True)
     used = [r for r in results if r.hours > 0]
-    return PickResult(picks, report, len(used), len({r.station for r in used}), sum(r.hours for r in results))
+    sweep = {t: _table([row for res in results for row in res.sweep.get(t, [])])
+             for t in sorted({t for res in results for t in res.sweep})}
+    return PickResult(_table([r for res in results for r in res.rows]), report, len(used),
+                      len({r.station for r in used}), sum(r.hours for r in results), sweep)
+
+
+def pick_plan(plan: ArchivePlan, model: sbm.WaveformModel, settings: PickSettings | None = None,
+              archive: ArchiveConfig | None = None, plot_dir: Path | None = None, progress: bool = False
+              ) -> PickResult:
+    """Pick the chunks of an archive plan (files or SDS) in this process, chunk by chunk."""
+    settings = settings or PickSettings()
+    archive = archive or ArchiveConfig()
+    model = model.to(settings.device).eval()
+    chunks = progress_bar(plan.chunks, enabled=progress, desc="picking", unit="chunk")
+    return collect([pick_chunk(model, c, settings, archive, plot_dir) for c in chunks], plan.report)
 
 
 def pick_files(inputs: Sequence[str | Path], model: sbm.WaveformModel, settings: PickSettings | None = None,
                archive: ArchiveConfig | None = None, plot_dir: Path | None = None) -> PickResult:
     """Pick files/directories/globs in this process, chunk by chunk (the Python face of ``seiscontrast pick``)."""
-    settings = settings or PickSettings()
     archive = archive or ArchiveConfig()
-    model = model.to(settings.device).eval()
-    plan = plan_files(inputs, archive, context_pad(model))
-    results = [pick_chunk(model, c, settings, archive, plot_dir) for c in plan.chunks]
-    return collect(results, plan.report)
+    return pick_plan(plan_files(inputs, archive, context_pad(model)), model, settings, archive, plot_dir)

@@ -45,30 +45,11 @@ def _model(args):
     return load_picker_model(args.model).to(args.device).eval()
 
 
-def _pick(plan, model, args):
-    """Pick the plan's chunks as ``seiscontrast pick`` does (one process): the picks table, one per
-    ``--thresholds`` value, and the report of the plan and the chunks."""
-    import pandas as pd
-
-    from ..archive import ArchiveConfig
-    from ..logs import progress_bar
-    from ..pick import COLUMNS, PickSettings, collect, pick_chunk
-
-    settings = PickSettings(args.p_threshold, args.s_threshold, device=args.device,
-                            sweep=tuple(args.thresholds or ()))
-    chunks = progress_bar(plan.chunks, enabled=not args.quiet, desc="picking", unit="chunk")
-    results = [pick_chunk(model, c, settings, ArchiveConfig()) for c in chunks]
-    result = collect(results, plan.report)
-    swept = {t: pd.DataFrame([row for r in results for row in r.sweep.get(t, [])], columns=COLUMNS)
-             for t in settings.sweep}
-    return result.picks, swept, result.report
-
-
 def run(args: argparse.Namespace) -> int:
     from .. import catalog_scores as cs
     from ..archive import ArchiveConfig, plan_files
     from ..data.convert import read_picks
-    from ..pick import context_pad
+    from ..pick import PickSettings, context_pad, pick_plan
 
     cfg = cs.ScoreConfig(tuple(args.tolerances), None if args.margin < 0 else args.margin)
     if bool(args.paths) == bool(args.sds):
@@ -89,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
     coverage = cs.coverage_of(plan)
     if model is None:
         picks, swept, report = read_picks(args.picks), {}, plan.report
-        picks["time"] = picks["time"].astype(str)
     else:
-        picks, swept, report = _pick(plan, model, args)
+        settings = PickSettings(args.p_threshold, args.s_threshold, device=args.device,
+                                sweep=tuple(args.thresholds or ()))
+        result = pick_plan(plan, model, settings, progress=not args.quiet)
+        picks, swept, report = result.picks, result.sweep, result.report
     scores = cs.score_picks(picks, references, coverage, cfg)
     print(f"{len(references)} reference picks, {len(picks)} picks; matched one to one per phase and instrument")
     print(cs.format_summary(scores))
