@@ -1,5 +1,6 @@
 """Two cheap post-processing levers for real-data picks, measured on the development set (not adopted; see the model
-card): per-phase thresholds, and re-picking each P onset with an AIC picker around the network's pick.
+card): per-phase thresholds, and re-picking each P onset with an AIC picker around the network's pick; and where
+the false picks lie (displaced picks of their own phase, near the other phase, elsewhere).
 
 Same traces, references and scores as ``real_data_picks.py`` (the ``seiscontrast pick`` path, 100 events of
 ``seisbench-dummy`` with TauP arrivals). For the AIC variant it also counts, per P pick nearest its reference,
@@ -39,6 +40,23 @@ def aic_p(st, t, before: float = 1.0, after: float = 0.3, highpass: float = 1.0)
     return t if len(x) < 8 else (t - before) + aic_onset(x) / z.stats.sampling_rate
 
 
+def false_pick_kinds(picks, ref: dict, tolerance: float = 0.5, near: float = 2.0) -> dict[str, int]:
+    """Where the false picks (farther than ``tolerance`` from their phase's reference) lie: within ``near`` s of
+    their own phase's reference (a displaced pick), within ``near`` s of the other phase's, or elsewhere."""
+    out = {"near own": 0, "near other phase": 0, "elsewhere": 0}
+    for phase, t in picks:
+        own, other = ref.get(phase), ref.get("S" if phase == "P" else "P")
+        if own is not None and abs(t - own) <= tolerance:
+            continue
+        if own is not None and abs(t - own) <= near:
+            out["near own"] += 1
+        elif other is not None and abs(t - other) <= near:
+            out["near other phase"] += 1
+        else:
+            out["elsewhere"] += 1
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "seisbench-dummy"))
@@ -49,7 +67,7 @@ def main():
     records = [(name, st, record(model, st), ref) for name, st, ref in dataset_streams(Path(args.dataset))]
 
     def run(p_thr, s_thr, refine=False):
-        rows, closer, farther = [], 0, 0
+        rows, closer, farther, kinds = [], 0, 0, {}
         for name, st, rec, ref in records:
             picks = [(p.phase, p.peak_time) for p in annotate_record(model, rec, PickSettings(p_thr, s_thr))[1]]
             if refine:
@@ -61,17 +79,22 @@ def main():
                     farther += abs(new - ref["P"]) > abs(best - ref["P"]) + 0.02
                 picks = [(ph, aic_p(st, t) if ph == "P" else t) for ph, t in picks]
             rows.append({"trace": name, "model": "x", **score(picks, ref, 0.5)})
+            for k, n in false_pick_kinds(picks, ref).items():
+                kinds[k] = kinds.get(k, 0) + n
         row = summarise(pd.DataFrame(rows)).iloc[0]
         label = f"P {p_thr} / S {s_thr}" + (", P re-picked by AIC" if refine else "")
         extra = f"  AIC closer to the reference: {closer}, farther: {farther}" if refine else ""
         print(f"{label:34} P {row['P@0.1']:.2f} / {row['P@0.2']:.2f} / {row['P@0.5']:.2f}  S {row['S@0.1']:.2f} / "
               f"{row['S@0.2']:.2f} / {row['S@0.5']:.2f}  false P {row.P_false:.0f}  S {row.S_false:.0f}{extra}",
               flush=True)
+        return kinds
 
     print("recall within 0.1 / 0.2 / 0.5 s of the TauP arrivals, false picks (farther than 0.5 s)")
-    for p_thr, s_thr in [(0.3, 0.3), (0.2, 0.3), (0.3, 0.4), (0.3, 0.5)]:
+    kinds = run(0.3, 0.3)
+    for p_thr, s_thr in [(0.2, 0.3), (0.3, 0.4), (0.3, 0.5)]:
         run(p_thr, s_thr)
     run(0.3, 0.3, refine=True)
+    print("false picks at P 0.3 / S 0.3, by where they lie (within 2 s):", kinds)
 
 
 if __name__ == "__main__":
