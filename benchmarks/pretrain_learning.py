@@ -8,6 +8,8 @@ per config and ``learning.csv`` into ``--out``.
 
     python benchmarks/pretrain_learning.py --out runs/learning          # ~30 min on 2 cores
     python benchmarks/pretrain_learning.py --out runs/learning --only tiny --skip-before
+    python benchmarks/pretrain_learning.py --out runs/ent --only tiny --skip-before \
+        --set model.quantizer.batch_entropy_weight=5    # any config override, on top of each run's own
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/learning"))
     p.add_argument("--only", choices=sorted(SETUPS), help="run one setup only")
     p.add_argument("--skip-before", action="store_true", help="do not re-run the settings before the fix")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config overrides for every run (e.g. model.quantizer.selection_gradient=0.3)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / "synth600"
@@ -69,7 +73,7 @@ def main() -> None:
             continue
         variants = {f"{name}_now": []} if args.skip_before else {f"{name}_before": before, f"{name}_now": []}
         for run_name, overrides in variants.items():
-            cfg, metrics = run(run_name, files, steps, data, args.out, overrides)
+            cfg, metrics = run(run_name, files, steps, data, args.out, [*overrides, *args.set])
             q = cfg.model.quantizer
             rows.append({"run": run_name, "steps": steps, "target_accuracy": target,
                          **summary(metrics, q.groups * q.codes)})

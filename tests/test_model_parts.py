@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from seiscontrast.context import ContextConfig, XLSTMUNet
@@ -111,6 +112,46 @@ def test_quantizer_with_a_mask_quantizes_the_masked_frames_only():
     x.requires_grad_(True)
     q(x, mask).quantized.square().sum().backward()
     assert (x.grad[~mask] == 0).all() and (x.grad[mask].abs().sum(-1) > 0).all()
+
+
+def test_quantizer_selection_gradient_scales_the_straight_through_path():
+    """The same codes are drawn whatever the share; the gradient that reaches the features through the code
+    choice is scaled by it (0: none)."""
+    x = torch.randn(4, 30, 16)
+    grads, codes = {}, {}
+    for share in (1.0, 0.3, 0.0):
+        torch.manual_seed(0)
+        q = GumbelVectorQuantizer(16, QuantizerConfig(groups=2, codes=32, dim=8, selection_gradient=share))
+        xi = x.clone().requires_grad_(True)
+        out = q(xi)
+        out.quantized.square().sum().backward()
+        grads[share], codes[share] = xi.grad, out.codes
+    assert torch.equal(codes[1.0], codes[0.3]) and torch.equal(codes[1.0], codes[0.0])
+    assert (grads[0.0] == 0).all() and grads[1.0].abs().sum() > 0
+    torch.testing.assert_close(grads[0.3], 0.3 * grads[1.0], atol=1e-6, rtol=1e-4)
+    with pytest.raises(ValueError, match="selection_gradient"):
+        QuantizerConfig(selection_gradient=1.5)
+
+
+def test_quantizer_entropy_terms_of_the_diversity_loss():
+    """Frame and batch entropy shares are added to wav2vec 2.0's term with their weights; both are 0 by default."""
+    x = torch.randn(200, 16)
+    torch.manual_seed(0)
+    base = GumbelVectorQuantizer(16, QuantizerConfig(groups=2, codes=32, dim=8)).eval()
+    weighted = GumbelVectorQuantizer(16, QuantizerConfig(groups=2, codes=32, dim=8, frame_entropy_weight=0.5,
+                                                         batch_entropy_weight=2.0)).eval()
+    weighted.load_state_dict(base.state_dict())
+    probs = base.logits(x).view(-1, 2, 32).softmax(-1)
+    avg = probs.mean(0)
+    frame = -(probs * probs.log()).sum(-1).mean() / math.log(32)
+    batch = -(avg * avg.log()).sum(-1).mean() / math.log(32)
+    expected = base(x[None]).diversity_loss + 0.5 * frame + 2.0 * (1 - batch)
+    torch.testing.assert_close(weighted(x[None]).diversity_loss, expected, atol=1e-5, rtol=1e-5)
+    # uniform code use in every frame: the batch term is 0 and the frame term 1
+    flat = GumbelVectorQuantizer(16, QuantizerConfig(groups=2, codes=32, dim=8, frame_entropy_weight=1.0,
+                                                     batch_entropy_weight=1.0)).eval()
+    nn.init.zeros_(flat.logits.weight)
+    torch.testing.assert_close(flat(x[None]).diversity_loss, torch.tensor(1.0), atol=1e-5, rtol=0)
 
 
 def test_quantizer_temperature_anneals():
