@@ -77,14 +77,19 @@ class QuantizerOutput:
     diversity_loss: torch.Tensor
 
 
+def _entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of each distribution over the last axis of ``probs``."""
+    return -(probs * torch.log(probs + 1e-7)).sum(-1)
+
+
 def _perplexity(probs: torch.Tensor) -> torch.Tensor:
     """``probs`` [groups, codes] → sum over groups of exp(entropy)."""
-    return torch.exp(-(probs * torch.log(probs + 1e-7)).sum(-1)).sum()
+    return torch.exp(_entropy(probs)).sum()
 
 
 def _entropy_share(probs: torch.Tensor) -> torch.Tensor:
     """Mean entropy of the distributions over the last axis of ``probs``, as a share of its maximum."""
-    return -(probs * torch.log(probs + 1e-7)).sum(-1).mean() / math.log(probs.shape[-1])
+    return _entropy(probs).mean() / math.log(probs.shape[-1])
 
 
 class GumbelVectorQuantizer(nn.Module):
