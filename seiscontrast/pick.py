@@ -32,9 +32,10 @@ COLUMNS = ["network", "station", "location", "channel", "phase", "time", "probab
 @dataclass
 class PickSettings:
     """Attributes: thresholds (probability), overlap (samples or fraction of a window; ``None``: the model's
-    default), batch size, device, ``gap_margin``: seconds around a zero-filled gap without picks, and ``sweep``:
+    default), batch size, device, ``gap_margin``: seconds around a zero-filled gap without picks, ``sweep``:
     further thresholds (both phases) at which each chunk is also picked from the same probabilities
-    (:attr:`ChunkResult.sweep`; for choosing thresholds, ``seiscontrast score-picks --thresholds``)."""
+    (:attr:`ChunkResult.sweep`; for choosing thresholds, ``seiscontrast score-picks --thresholds``), and
+    ``highpass``: corner (Hz) of the high-pass of seiscontrast models (``None``: the model's own, 0: off)."""
 
     p_threshold: float = 0.3
     s_threshold: float = 0.3
@@ -43,6 +44,7 @@ class PickSettings:
     device: str = "cpu"
     gap_margin: float = 2.0
     sweep: tuple[float, ...] = ()
+    highpass: float | None = None
 
     def annotate_args(self, model: sbm.WaveformModel) -> dict:
         """The model's default ``annotate``/``classify`` arguments with these settings applied."""
@@ -50,6 +52,11 @@ class PickSettings:
         args.update(P_threshold=self.p_threshold, S_threshold=self.s_threshold, batch_size=self.batch_size)
         if self.overlap is not None:
             args["overlap"] = int(self.overlap) if self.overlap >= 1 else self.overlap
+        if self.highpass is not None:
+            if "highpass" not in model._annotate_args:
+                raise ValueError(f"a high-pass ({self.highpass:g} Hz) is a setting of seiscontrast models; "
+                                 f"{model.__class__.__name__} takes its input as it comes")
+            args["highpass"] = self.highpass
         return args
 
 

@@ -17,7 +17,7 @@ import seisbench.util as sbu
 import torch
 
 from .config import config_from_dict, config_to_dict
-from .data.windows import WindowConfig
+from .data.windows import WindowConfig, highpass
 from .heads import PickerConfig, build_picker
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -42,6 +42,8 @@ class SeisContrastPicker(sbm.WaveformModel):
     _annotate_args["overlap"] = (_annotate_args["overlap"][0], 0.25)
     _annotate_args["batch_size"] = (_annotate_args["batch_size"][0], 64)
     _annotate_args["stacking"] = (_annotate_args["stacking"][0], "max")
+    _annotate_args["highpass"] = ("Corner (Hz) of the causal high-pass each trace goes through before picking "
+                                  "(the model's window.highpass; 0 or None: off)", None)
 
     def __init__(self, config: dict, net: torch.nn.Module | None = None, **kwargs):
         window = config_from_dict(WindowConfig, config.get("window", {}))
@@ -55,6 +57,8 @@ class SeisContrastPicker(sbm.WaveformModel):
                          component_order=window.components, allow_padding=True, **kwargs)
         self.config = config
         self.net = net
+        if window.highpass and "highpass" not in self.default_args:
+            self.default_args["highpass"] = window.highpass  # as in training (window.highpass)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, N]`` → ``[B, len(labels), N]`` probabilities of each phase, noise and event detection."""
@@ -67,6 +71,17 @@ class SeisContrastPicker(sbm.WaveformModel):
             noise[len(self.net.phases)] = 1.0
             probs[empty] = noise[:, None]
         return probs
+
+    def annotate_stream_pre(self, stream, argdict: dict[str, Any]):
+        """The high-pass (``highpass``, :func:`~.data.windows.highpass`), then SeisBench's resampling."""
+        corner = self._argdict_get_with_default(argdict, "highpass")
+        if corner:
+            for tr in stream:
+                if not 0 < corner < tr.stats.sampling_rate / 2:
+                    raise ValueError(f"{tr.id}: a high-pass at {corner:g} Hz needs data sampled above "
+                                     f"{2 * corner:g} Hz, this trace has {tr.stats.sampling_rate:g} Hz")
+                tr.data = highpass(tr.data, tr.stats.sampling_rate, corner)
+        return super().annotate_stream_pre(stream, argdict)
 
     def annotate_batch_pre(self, batch: torch.Tensor, argdict: dict[str, Any]) -> torch.Tensor:
         return torch.nan_to_num(batch)  # the network normalises each window itself

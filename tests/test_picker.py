@@ -86,3 +86,34 @@ def test_pretrained_backbone_is_not_a_picker(tmp_path):
         load_picker_model(str(tmp_path / "m.pt"))
     with pytest.raises(FileNotFoundError, match="nope"):
         load_picker_model("nope.pt")
+
+
+def test_window_highpass_filters_each_trace_before_picking(tiny_picker_file):
+    """A model whose window has a high-pass filters what it picks, by default; ``highpass=0`` turns it off, and a
+    SeisBench model refuses the setting instead of ignoring it."""
+    import copy
+
+    import seisbench.models as sbm
+
+    from seiscontrast.data.windows import highpass
+    from seiscontrast.pick import PickSettings
+
+    plain = SeisContrastPicker.from_file(tiny_picker_file)
+    config = copy.deepcopy(plain.config)
+    config["window"]["highpass"] = 1.0
+    filtered = SeisContrastPicker(config, net=plain.net).eval()
+    assert filtered.default_args["highpass"] == 1.0 and "highpass" not in plain.default_args
+    st = _stream(seed=3)
+    for tr in st:
+        tr.data += 500 * np.sin(2 * np.pi * 0.2 * tr.times()).astype(np.float32)
+    pre = st.copy()
+    for tr in pre:
+        tr.data = highpass(tr.data, tr.stats.sampling_rate, 1.0)
+    a, b, c = filtered.annotate(st), plain.annotate(pre), filtered.annotate(st, highpass=0)
+    np.testing.assert_allclose(a[0].data, b[0].data, atol=1e-5)
+    assert not np.allclose(a[0].data, c[0].data, atol=1e-3)
+    assert PickSettings(highpass=2.0).annotate_args(filtered)["highpass"] == 2.0
+    with pytest.raises(ValueError, match="high-pass"):
+        PickSettings(highpass=1.0).annotate_args(sbm.PhaseNet())
+    with pytest.raises(ValueError, match=r"XX.AAA..HH.: a high-pass at 1 Hz needs data sampled above 2 Hz"):
+        filtered.annotate(_stream(rate=1.0), highpass=1.0)

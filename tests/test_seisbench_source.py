@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from seiscontrast.data import (
@@ -11,6 +12,8 @@ from seiscontrast.data import (
     pretraining_generator,
     split,
 )
+from seiscontrast.data.seisbench_source import steered_generator, trace_filters
+from seiscontrast.data.windows import highpass
 
 
 def test_open_local_folder_and_splits(synth_dir):
@@ -166,3 +169,17 @@ def test_sliding_windows_cover_the_whole_trace(synth_dir):
     assert x.shape == (-(-n // 1000), 3, 1000)
     np.testing.assert_array_equal(np.concatenate(list(x), axis=-1)[:, :n], wf.astype(np.float32))
     assert not x[-1][:, n - (len(x) - 1) * 1000:].any()           # the end is zero-padded
+
+
+def test_window_highpass_is_applied_to_the_trace_before_windows_are_cut(synth_dir):
+    """``window.highpass`` reaches every generator: the windows are those of the filtered traces."""
+    plain, filtered = WindowConfig(length=1000), WindowConfig(length=1000, highpass=1.0)
+    ds = open_dataset(synth_dir, plain)
+    control = pd.DataFrame({"trace_name": [ds.metadata.trace_name.iloc[2]], "start_sample": [1500],
+                            "end_sample": [2500]})
+    a = steered_generator(ds, control, plain)[0]["X"]
+    b = steered_generator(ds, control, filtered)[0]["X"]
+    whole = highpass(ds.get_waveforms(2), 100.0, 1.0)
+    np.testing.assert_allclose(b, whole[:, 1500:2500], rtol=1e-5, atol=1e-5 * np.abs(whole).max())
+    assert not np.allclose(a, b)
+    assert str(trace_filters(filtered)[0]) == "HighPass (1 Hz)" and trace_filters(plain) == []

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from seiscontrast.data.windows import WindowConfig, normalize_window
+from seiscontrast.data.windows import WindowConfig, highpass, normalize_window
 
 
 @pytest.mark.parametrize("method", ["std", "peak"])
@@ -88,3 +88,25 @@ def test_configuration_reference_is_current_and_complete():
     assert (Path(__file__).parents[1] / "docs" / "configuration.md").read_text() == text, \
         "docs/configuration.md is stale: python -m seiscontrast.config_reference > docs/configuration.md"
     assert " |  |" not in text  # every key documented
+
+
+def test_highpass_removes_microseisms_keeps_onsets_and_gaps():
+    fs, t = 100.0, np.arange(12000) / 100.0
+    micro, quake = 50 * np.sin(2 * np.pi * 0.15 * t), np.sin(2 * np.pi * 5 * t)
+    y = highpass(1000 + micro + quake, fs, 0.5)
+    assert y.dtype == np.float32
+    assert np.std(y[3000:] - highpass(quake, fs, 0.5)[3000:]) < 0.1 * np.std(micro)   # 2 poles: 11x less at 0.15 Hz
+    assert np.std(highpass(quake, fs, 0.5)[3000:]) == pytest.approx(np.std(quake[3000:]), rel=0.02)
+    # causal, and started in its steady state: nothing before an onset, no ringing from the trace's offset
+    step = np.full(4000, 1e5)
+    step[2000:] += np.sin(2 * np.pi * 5 * t[:2000])
+    z = highpass(step, fs, 0.5)
+    assert np.abs(z[:2000]).max() < 1e-6 * 1e5 and np.abs(z[2000:]).max() > 0.5
+    # a zero-filled gap stays zero and the data after it do not ring from the jump back to the offset
+    gap = np.full(6000, 2e4) + quake[:6000]
+    gap[2000:3000] = 0
+    g = highpass(gap, fs, 0.5)
+    assert not g[2000:3000].any() and np.abs(g[3000:3050]).max() < 2
+    assert not highpass(np.zeros((3, 500)), fs, 1.0).any()
+    with pytest.raises(ValueError, match="highpass"):
+        WindowConfig(highpass=60.0)

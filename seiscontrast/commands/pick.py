@@ -58,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pk.add_argument("--s-threshold", type=float, default=0.3, help="S probability threshold (default 0.3)")
     pk.add_argument("--overlap", type=float, help="window overlap in samples (>= 1) or as a fraction of a window "
                     "(default: the model's own; 0.25 for seiscontrast models)")
+    pk.add_argument("--highpass", type=float, help="corner (Hz) of the causal high-pass before picking (default: "
+                    "the model's own, 0.5 Hz for the bundled model; 0: off; seiscontrast models only)")
     pk.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default 64)")
     pk.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     ar = p.add_argument_group("archive")
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     archive = ArchiveConfig(args.chunk, args.max_gap, args.min_rate,
                             str(Path(args.inventory).resolve()) if args.inventory else None)
     settings = RunSettings(name, version, PickSettings(args.p_threshold, args.s_threshold, args.overlap,
-                                                       args.batch_size, args.device), archive, args.plot)
+                                                       args.batch_size, args.device, highpass=args.highpass),
+                           archive, args.plot)
     plan = _plan(args, model, archive)
     with tempfile.TemporaryDirectory() as tmp:
         work = WorkDir(work_dir_for(args.out) if args.out else Path(tmp) / "work", settings, args.restart)

@@ -17,7 +17,7 @@ import seisbench.data as sbd
 import seisbench.generate as sbg
 
 from ..logs import get_logger
-from .windows import WindowConfig
+from .windows import WindowConfig, highpass
 
 log = get_logger(__name__)
 
@@ -169,11 +169,31 @@ class DropPicksOutsideRecord:
         return f"DropPicksOutsideRecord ({len(self.columns)} columns)"
 
 
+class HighPass:
+    """:func:`~.windows.highpass` on the whole trace, before any window is cut from it (``window.highpass``)."""
+
+    def __init__(self, corner: float, sampling_rate: float, key: str = "X"):
+        self.corner, self.sampling_rate, self.key = corner, sampling_rate, key
+
+    def __call__(self, state_dict):
+        x, metadata = state_dict[self.key]
+        state_dict[self.key] = (highpass(x, self.sampling_rate, self.corner), metadata)
+
+    def __str__(self):
+        return f"HighPass ({self.corner:g} Hz)"
+
+
+def trace_filters(window: WindowConfig) -> list:
+    """What every generator does to a whole trace first: the high-pass of ``window.highpass``, if set."""
+    return [HighPass(window.highpass, window.sampling_rate)] if window.highpass else []
+
+
 def pretraining_generator(dataset, window: WindowConfig) -> sbg.GenericGenerator:
     """Random windows of ``window.length`` samples (zero-padded when a trace is shorter); the network
     normalises them."""
     gen = sbg.GenericGenerator(dataset)
     gen.add_augmentations([
+        *trace_filters(window),
         sbg.RandomWindow(windowlen=window.length, strategy="pad"),
         sbg.ChangeDtype(np.float32),
     ])
@@ -204,6 +224,7 @@ def picking_generator(dataset, window: WindowConfig, sigma: float = 20.0, noise_
     gen = sbg.GenericGenerator(dataset)
     half = window.length // 2
     augmentations = [
+        *trace_filters(window),
         sbg.OneOf([sbg.WindowAroundSample(list(phases), samples_before=half, windowlen=2 * window.length,
                                           selection="random", strategy="variable"),
                    sbg.NullAugmentation()],
@@ -236,7 +257,8 @@ def steered_generator(dataset, control, window: WindowConfig) -> sbg.SteeredGene
     that is too short), as in the SeisBench pick benchmark.
     """
     gen = sbg.SteeredGenerator(dataset, control)
-    gen.add_augmentations([sbg.SteeredWindow(windowlen=window.length, strategy="pad"), sbg.ChangeDtype(np.float32)])
+    gen.add_augmentations([*trace_filters(window), sbg.SteeredWindow(windowlen=window.length, strategy="pad"),
+                           sbg.ChangeDtype(np.float32)])
     return gen
 
 
@@ -244,7 +266,7 @@ def sliding_generator(dataset, window: WindowConfig) -> sbg.GenericGenerator:
     """Every trace as consecutive, non-overlapping windows ``[n, 3, length]``; a trace is first zero-padded to a
     whole number of windows, so its end is kept."""
     gen = sbg.GenericGenerator(dataset)
-    gen.add_augmentations([PadToWindows(window.length), sbg.SlidingWindow(timestep=window.length,
+    gen.add_augmentations([*trace_filters(window), PadToWindows(window.length), sbg.SlidingWindow(timestep=window.length,
                                                                           windowlen=window.length),
                            sbg.ChangeDtype(np.float32)])
     return gen
