@@ -117,3 +117,32 @@ def test_low_rate_records_are_band_limited_like_resampled_real_data():
             assert spec[:, freqs > 10.5].sum() < 1e-4 * spec.sum()
             n += 1
     assert n > 5
+
+
+def _band_rms(x, lo, hi, fs=100.0):
+    spec = np.fft.rfft(x)
+    freqs = np.fft.rfftfreq(len(x), 1 / fs)
+    return np.fft.irfft(spec * ((freqs >= lo) & (freqs < hi)), len(x)).std()
+
+
+def test_broadband_microseisms_as_strong_as_configured_other_sensors_unchanged():
+    """``broadband_microseisms`` sets the microseism / (> 1 Hz) noise ratio of broadband stations; the other
+    sensors, the events and every other draw stay as they were."""
+    plain, strong = SynthConfig(seed=2), SynthConfig(seed=2, broadband_microseisms=[40.0, 40.0])
+    seen, ratios = set(), []
+    for i in range(16):
+        a, meta, _, noise_a = synthesize_trace(plain, i, return_parts=True)
+        b, meta_b, _, noise = synthesize_trace(strong, i, return_parts=True)
+        assert meta == meta_b
+        seen.add(meta["station_instrument"])
+        if meta["station_instrument"] != "broadband":
+            np.testing.assert_array_equal(a, b)
+            continue
+        ratios.append([_band_rms(x[0].astype(np.float64), 0.05, 0.5) / _band_rms(x[0].astype(np.float64), 1, 50)
+                       for x in (noise, noise_a)])
+    strong_ratio, plain_ratio = np.median(ratios, axis=0)
+    # 40 in the microseism peak (0.12-0.3 Hz), which this band mostly holds; 0.3-8 before
+    assert 15 < strong_ratio < 80 and strong_ratio > 4 * plain_ratio and len(ratios) >= 5
+    assert {"broadband", "short-period"} <= seen
+    with pytest.raises(ValueError, match="broadband_microseisms"):
+        SynthConfig(broadband_microseisms=[5.0, 1.0])
