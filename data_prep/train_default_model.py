@@ -9,10 +9,11 @@
    PhaseNetLight-ETHZ and ObsPy's ar_pick) and writes the model and its card (JSON) into the package.
 
     python data_prep/train_default_model.py --work runs/default_model [--real ../shared/data/seisbench-dummy] \
-        [--real-benchmark ../shared/data/seisbench-dummy] [--real-noise none] \
+        [--real-benchmark ../shared/data/seisbench-dummy] [--real-noise none] [--microseisms 3 100] \
         [--pretrain-set model.context.depths=[0,1,1]] [--finetune-set picker.head.hidden=8]
 
-``--real-noise none`` keeps the synthetic noise only; ``--pretrain-set``/``--finetune-set`` add config overrides
+``--real-noise none`` keeps the synthetic noise only; ``--microseisms`` sets the synthetic broadband stations'
+microseism / high-frequency noise ratios; ``--pretrain-set``/``--finetune-set`` add config overrides
 to those steps (after the recipe's own, so they win): the variants measured in the model card are runs of this
 script with them.
 
@@ -83,6 +84,8 @@ def main() -> None:
     ap.add_argument("--no-install", action="store_true", help="do not copy the result into the package")
     ap.add_argument("--real-noise", choices=("obspy", "none"), default="obspy",
                     help="noise under the synthetic events: real, from ObsPy's recordings (default), or synthetic only")
+    ap.add_argument("--microseisms", nargs=2, default=["0.3", "8"], metavar=("LOW", "HIGH"),
+                    help="synthetic broadband microseism / high-frequency noise ratios (seiscontrast synth)")
     ap.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining overrides")
     ap.add_argument("--finetune-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra fine-tuning overrides")
     ap.add_argument("--real-benchmark", metavar="FOLDER",
@@ -92,7 +95,8 @@ def main() -> None:
     synth = work / "synthetic"
     if not (synth / "metadata.csv").is_file():
         step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", "0", "--jobs", str(a.jobs),
-              "--realistic", *(["--real-noise", *obspy_noise_files()] if a.real_noise == "obspy" else [])])
+              "--realistic", "--microseisms", *a.microseisms,
+              *(["--real-noise", *obspy_noise_files()] if a.real_noise == "obspy" else [])])
     pre = work / "pretrain"
     if not (pre / "model.pt").is_file():
         step(["pretrain", "--config", "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml", "--data", str(synth),

@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also accelerometers (10 %%), vertical-only stations (5 %%) and low-rate records resampled "
                         "through their original rate (data.synthetic.REALISTIC; off by default so that data sets "
                         "stay as they were)")
+    p.add_argument("--microseisms", type=float, nargs=2, default=[0.3, 8.0], metavar=("LOW", "HIGH"),
+                   help="range of the microseism / high-frequency noise ratio on broadband stations (default 0.3 8; "
+                        "real broadband records have tens)")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
 
 
@@ -29,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.synthetic import REALISTIC, SynthConfig, write_synthetic_dataset
 
     cfg = SynthConfig(n_traces=args.n_traces, seed=args.seed, noise_fraction=args.noise_fraction,
-                      real_noise_fraction=args.real_noise_fraction, **(REALISTIC if args.realistic else {}))
+                      real_noise_fraction=args.real_noise_fraction, broadband_microseisms=list(args.microseisms),
+                      **(REALISTIC if args.realistic else {}))
     out = Path(args.out_dir)
     if (out / "metadata.csv").exists():
         raise FileExistsError(f"{out} already holds a data set (metadata.csv); choose another folder")
