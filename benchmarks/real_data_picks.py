@@ -209,6 +209,8 @@ def main():
     ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "seisbench-dummy"))
     ap.add_argument("--phasenetlight", default=str(ROOT.parent / "shared" / "data" / "phasenetlight-ethz"))
     ap.add_argument("--model", default="default", help="our picker (default: the bundled one)")
+    ap.add_argument("--highpass", type=float, help="our picker's high-pass corner in Hz (default: the model's own; "
+                    "0: off), as `seiscontrast pick --highpass`")
     ap.add_argument("--tolerance", type=float, default=0.5, help="beyond this a pick is false (s)")
     ap.add_argument("--catalog", help="also score on real recordings with reference picks (QuakeML or CSV) ...")
     ap.add_argument("--waveforms", nargs="+", default=[], help="... in these files, directories or globs")
@@ -218,6 +220,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_data_picks.json"))
     args = ap.parse_args()
     ours = load_picker_model(args.model)
+    if args.highpass is not None:
+        ours.default_args["highpass"] = args.highpass
     pnl = load_phasenetlight(Path(args.phasenetlight))
     pickers = {"seiscontrast": lambda st: seisbench_picks(ours, st),
                "seiscontrast, pick path": lambda st: [(p.phase, p.peak_time) for p in pick_path(ours, st)],
@@ -237,7 +241,8 @@ def main():
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
     print("ObsPy example (BW.RJOB) at 100 Hz and resampled to 20 Hz: P kept?",
           {k: v["P_kept_at_20Hz"] for k, v in example.items()})
-    result = {"dataset": args.dataset, "model": args.model, "tolerance_s": args.tolerance,
+    result = {"dataset": args.dataset, "model": args.model, "highpass_hz": ours.default_args.get("highpass"),
+              "tolerance_s": args.tolerance,
               "summary": json.loads(summary.to_json(orient="index")), "obspy_example_20hz": example}
     check = args.catalog_check is not None
     if check:

@@ -4,7 +4,8 @@
    quiet parts of the recordings that ship with ObsPy (``obspy_noise_files``; see ``seiscontrast.data.noise_bank``),
 2. pretrains the CPU-friendly backbone (``configs/pretrain_tiny.yaml`` + ``configs/picker_cpu.yaml``) on the
    synthetic traces, ObsPy's bundled real recordings and, when given, further real waveforms (``--real``),
-3. fine-tunes it on the synthetic picks (full schedule),
+3. fine-tunes it on the synthetic picks (full schedule); both steps high-pass every trace at 0.5 Hz
+   (``window.highpass``: real broadband records carry microseisms tens of times stronger than the synthetic ones),
 4. evaluates it on the synthetic test split (and, with ``--real-benchmark``, on real recordings side by side with
    PhaseNetLight-ETHZ and ObsPy's ar_pick) and writes the model and its card (JSON) into the package.
 
@@ -101,14 +102,15 @@ def main() -> None:
     if not (pre / "model.pt").is_file():
         step(["pretrain", "--config", "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml", "--data", str(synth),
               *obspy_example_files(), *a.real, "--out", str(pre), "--max-steps", str(a.pretrain_steps),
-              "optim.warmup_steps=50", "trainer.batch_size=16", "trainer.val_every_n_steps=200", *a.pretrain_set])
+              "optim.warmup_steps=50", "trainer.batch_size=16", "trainer.val_every_n_steps=200", "window.highpass=0.5",
+              *a.pretrain_set])
     ft = work / "finetune"
     if not (ft / "picker.pt").is_file():
         step(["finetune", "--config", "configs/finetune_full.yaml", "--data", str(synth), "--out", str(ft),
               "--pretrained", str(pre / "model.pt"), "--max-steps", str(a.finetune_steps),
               "picker.head.hidden=16", "optim.lr=2e-3", "optim.warmup_steps=100", "trainer.batch_size=16",
               "trainer.val_every_n_steps=250", "trainer.checkpoint_every_n_steps=250",
-              "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", *a.finetune_set])
+              "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", "window.highpass=0.5", *a.finetune_set])
     ev = work / "evaluation"
     step(["evaluate", "--model", str(ft / "picker.pt"), "--data", str(synth), "--out", str(ev)])
     real = None

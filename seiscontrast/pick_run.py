@@ -41,6 +41,8 @@ class RunSettings:
         d = asdict(self)
         for key in ("batch_size", "device", "sweep"):   # change speed (or extra outputs), not picks
             d["pick"].pop(key)
+        if d["pick"]["highpass"] is None:   # the model's own: runs of earlier releases, without the key, resume
+            d["pick"].pop("highpass")
         d.pop("plot_dir")
         return d
 
