@@ -177,7 +177,8 @@ class HighPass:
 
     def __call__(self, state_dict):
         x, metadata = state_dict[self.key]
-        state_dict[self.key] = (highpass(x, self.sampling_rate, self.corner), metadata)
+        rate = float(np.nan_to_num(metadata.get("trace_sampling_rate_hz", np.nan), nan=self.sampling_rate))
+        state_dict[self.key] = (highpass(x, rate, self.corner), metadata)
 
     def __str__(self):
         return f"HighPass ({self.corner:g} Hz)"
@@ -266,8 +267,8 @@ def sliding_generator(dataset, window: WindowConfig) -> sbg.GenericGenerator:
     """Every trace as consecutive, non-overlapping windows ``[n, 3, length]``; a trace is first zero-padded to a
     whole number of windows, so its end is kept."""
     gen = sbg.GenericGenerator(dataset)
-    gen.add_augmentations([*trace_filters(window), PadToWindows(window.length), sbg.SlidingWindow(timestep=window.length,
-                                                                          windowlen=window.length),
+    gen.add_augmentations([*trace_filters(window), PadToWindows(window.length),
+                           sbg.SlidingWindow(timestep=window.length, windowlen=window.length),
                            sbg.ChangeDtype(np.float32)])
     return gen
 
