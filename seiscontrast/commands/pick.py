@@ -58,9 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pk.add_argument("--s-threshold", type=float, default=0.3, help="S probability threshold (default 0.3)")
     pk.add_argument("--overlap", type=float, help="window overlap in samples (>= 1) or as a fraction of a window "
                     "(default: the model's own; 0.25 for seiscontrast models)")
-    pk.add_argument("--highpass", type=float, help="corner (Hz) of the causal high-pass before picking, e.g. 0.5 "
-                    "for broadband data with strong microseisms (default: the model's own window.highpass, none for "
-                    "the bundled model; 0: off; seiscontrast models only)")
+    pk.add_argument("--highpass", type=float, help="corner (Hz) of the causal high-pass before picking (default: the "
+                    "model's own window.highpass, 0.5 for the bundled model; 0: off; seiscontrast models only)")
     pk.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default 64)")
     pk.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     ar = p.add_argument_group("archive")
