@@ -77,10 +77,10 @@ class SeisContrastPicker(sbm.WaveformModel):
         corner = self._argdict_get_with_default(argdict, "highpass")
         if corner:
             for tr in stream:
-                if not 0 < corner < tr.stats.sampling_rate / 2:
-                    raise ValueError(f"{tr.id}: a high-pass at {corner:g} Hz needs data sampled above "
-                                     f"{2 * corner:g} Hz, this trace has {tr.stats.sampling_rate:g} Hz")
-                tr.data = highpass(tr.data, tr.stats.sampling_rate, corner)
+                try:
+                    tr.data = highpass(tr.data, tr.stats.sampling_rate, corner)
+                except ValueError as err:
+                    raise ValueError(f"{tr.id}: {err}") from None
         return super().annotate_stream_pre(stream, argdict)
 
     def annotate_batch_pre(self, batch: torch.Tensor, argdict: dict[str, Any]) -> torch.Tensor:

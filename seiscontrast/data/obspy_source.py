@@ -22,7 +22,7 @@ from obspy import Stream, UTCDateTime
 from scipy.signal import resample_poly
 
 from ..logs import get_logger
-from .windows import WindowConfig
+from .windows import WindowConfig, runs
 
 log = get_logger(__name__)
 
@@ -314,13 +314,7 @@ def station_record(key: str, stream: Stream, window: WindowConfig, report: Input
         for t0, t1 in spans[comp]:
             has[max(0, int(round((t0 - start) * rate))): int(round((t1 - start) * rate)) + 1] = True
         covered &= has
-    return StationRecord(key, start, data, rate, sources, _runs(~covered))
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``(first, end)`` index ranges where ``mask`` is true."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.view(np.int8), [0]])))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+    return StationRecord(key, start, data, rate, sources, runs(~covered))
 
 
 def read_records(inputs: Sequence[str | Path], window: WindowConfig,

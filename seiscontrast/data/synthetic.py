@@ -53,6 +53,10 @@ from ..logs import get_logger, progress_bar
 log = get_logger(__name__)
 
 
+#: range of the microseism / high-frequency noise rms ratio drawn for every sensor (broadband: configurable)
+MICROSEISMS = (0.3, 8.0)
+
+
 @dataclass
 class SynthConfig:
     """Synthetic data set parameters (times in s, distances in km, rates in Hz).
@@ -88,7 +92,7 @@ class SynthConfig:
     resample_low_rates: bool = False
     noise_bank: str | None = None
     real_noise_fraction: float = 0.7
-    broadband_microseisms: list[float] = field(default_factory=lambda: [0.3, 8.0])
+    broadband_microseisms: list[float] = field(default_factory=lambda: list(MICROSEISMS))
 
     def __post_init__(self):
         if self.n_traces < 1:
@@ -246,7 +250,7 @@ def _band(freqs, centre, width_decades):
         return np.exp(-0.5 * ((np.log10(np.maximum(freqs, 1e-4)) - math.log10(centre)) / width_decades) ** 2)
 
 
-def station_noise(rng, n: int, fs: float, inst: dict, hf_rms: float, microseisms=(0.3, 8.0)) -> np.ndarray:
+def station_noise(rng, n: int, fs: float, inst: dict, hf_rms: float, microseisms=MICROSEISMS) -> np.ndarray:
     """[3, n] realistic seismic noise whose rms above 1 Hz is ``hf_rms``, with microseisms ``microseisms``
     (log-uniform range) times as strong."""
     n_fft = 1 << int(math.ceil(math.log2(n)))
@@ -353,7 +357,7 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
         noise, inst, noise_source = real_noise(rng, cfg, n, hf_rms)
     else:
         noise = station_noise(rng, n, fs, inst, hf_rms,
-                              cfg.broadband_microseisms if inst["type"] == "broadband" else (0.3, 8.0))
+                              cfg.broadband_microseisms if inst["type"] == "broadband" else MICROSEISMS)
     signal = np.zeros((3, n))
     meta = {
         "trace_name": f"synth_{index:07d}",

@@ -81,29 +81,28 @@ def highpass(x: np.ndarray, sampling_rate: float, corner: float, min_gap: int = 
     Runs of at least ``min_gap`` exact zeros (zero-filled gaps, padding, absent channels) stay zero and split
     a trace into segments that are filtered one by one: each is demeaned and starts in the filter's steady state,
     so neither a gap nor the trace start rings like an onset. Causal, so nothing moves before an onset.
+    Raises ``ValueError`` when ``corner`` is not between 0 and the Nyquist frequency.
     """
+    if not 0 < corner < sampling_rate / 2:
+        raise ValueError(f"a high-pass at {corner:g} Hz needs data sampled above {2 * corner:g} Hz, "
+                         f"these are sampled at {sampling_rate:g} Hz")
     sos = butter(2, corner, btype="highpass", fs=sampling_rate, output="sos")
     zi = sosfilt_zi(sos)
     x = np.asarray(x, dtype=np.float64)
     out = np.zeros(x.shape, dtype=np.float32)
     for idx in np.ndindex(x.shape[:-1]):
         row = x[idx]
-        for a, b in _segments(row, min_gap):
+        gap = np.zeros(row.shape, dtype=bool)
+        for a, b in runs(row == 0):
+            if b - a >= min_gap:
+                gap[a:b] = True
+        for a, b in runs(~gap):
             seg = row[a:b] - row[a:b].mean()
             out[idx][a:b] = sosfilt(sos, seg, zi=zi * seg[0])[0]
     return out
 
 
-def _segments(row: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
-    """``(start, end)`` of the stretches of ``row`` between runs of at least ``min_gap`` zeros."""
-    zero = np.concatenate([[False], row == 0, [False]])
-    edges = np.flatnonzero(np.diff(zero.view(np.int8)))
-    gaps = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_gap]
-    bounds, start = [], 0
-    for a, b in gaps:
-        if a > start:
-            bounds.append((start, a))
-        start = b
-    if start < len(row):
-        bounds.append((start, len(row)))
-    return bounds
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, end)`` index ranges where the boolean ``mask`` is true."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.view(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
