@@ -46,6 +46,21 @@ class PickSettings:
     sweep: tuple[float, ...] = ()
     highpass: float | None = None
 
+    def __post_init__(self):
+        thresholds = [("P threshold", self.p_threshold), ("S threshold", self.s_threshold),
+                      *(("sweep threshold", t) for t in self.sweep)]
+        for name, value in thresholds:
+            if not 0 < value <= 1:
+                raise ValueError(f"{name} must be a probability in (0, 1], got {value:g}")
+        if self.overlap is not None and self.overlap < 0:
+            raise ValueError(f"overlap must be >= 0 (samples, or a fraction of a window), got {self.overlap:g}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.gap_margin < 0:
+            raise ValueError(f"gap margin must be >= 0 s, got {self.gap_margin:g}")
+        if self.highpass is not None and self.highpass < 0:
+            raise ValueError(f"high-pass corner must be >= 0 Hz (0: off), got {self.highpass:g}")
+
     def annotate_args(self, model: sbm.WaveformModel) -> dict:
         """The model's default ``annotate``/``classify`` arguments with these settings applied."""
         args = model.default_args.copy()

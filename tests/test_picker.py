@@ -117,3 +117,16 @@ def test_window_highpass_filters_each_trace_before_picking(tiny_picker_file):
         PickSettings(highpass=1.0).annotate_args(sbm.PhaseNet())
     with pytest.raises(ValueError, match=r"XX.AAA..HH.: a high-pass at 1 Hz needs data sampled above 2 Hz"):
         filtered.annotate(_stream(rate=1.0), highpass=1.0)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--highpass", "-1", "high-pass corner must be >= 0 Hz"), ("--p-threshold", "1.5", "P threshold must be"),
+    ("--s-threshold", "0", "S threshold must be"), ("--overlap", "-2", "overlap must be >= 0"),
+    ("--batch-size", "0", "batch size must be >= 1")])
+def test_pick_settings_out_of_range_are_refused_up_front(tmp_path, option, value, message, capsys):
+    """A bad picking setting stops ``seiscontrast pick`` with one line naming it, before any model or file loads."""
+    from seiscontrast.cli import main
+
+    assert main(["pick", str(tmp_path / "absent.mseed"), "--model", str(tmp_path / "absent.pt"), option, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and value in err and "absent" not in err

@@ -111,13 +111,13 @@ def run(args: argparse.Namespace) -> int:
     if args.inventory and not Path(args.inventory).is_file():
         raise FileNotFoundError(f"--inventory {args.inventory}: no such file")
     shard = parse_shard(args.shard) if args.shard else (0, 1)
+    picking = PickSettings(args.p_threshold, args.s_threshold, args.overlap, args.batch_size, args.device,
+                           highpass=args.highpass)   # checks the values before the model loads
     model = load_picker_model(args.model).to(args.device).eval()
     name, version = describe_model(args.model, model)
     archive = ArchiveConfig(args.chunk, args.max_gap, args.min_rate,
                             str(Path(args.inventory).resolve()) if args.inventory else None)
-    settings = RunSettings(name, version, PickSettings(args.p_threshold, args.s_threshold, args.overlap,
-                                                       args.batch_size, args.device, highpass=args.highpass),
-                           archive, args.plot)
+    settings = RunSettings(name, version, picking, archive, args.plot)
     plan = _plan(args, model, archive)
     with tempfile.TemporaryDirectory() as tmp:
         work = WorkDir(work_dir_for(args.out) if args.out else Path(tmp) / "work", settings, args.restart)

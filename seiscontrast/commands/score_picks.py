@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     references = read_picks(args.catalog)
     if not len(references):
         raise ValueError(f"--catalog {args.catalog}: no P or S picks in it")
+    settings = PickSettings(args.p_threshold, args.s_threshold, device=args.device, sweep=tuple(args.thresholds or ()))
     model = None if args.picks else _model(args)
     pad = context_pad(model) if model is not None else 0.0
     if args.sds:
@@ -71,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
     if model is None:
         picks, swept, report = read_picks(args.picks), {}, plan.report
     else:
-        settings = PickSettings(args.p_threshold, args.s_threshold, device=args.device,
-                                sweep=tuple(args.thresholds or ()))
         result = pick_plan(plan, model, settings, progress=not args.quiet)
         picks, swept, report = result.picks, result.sweep, result.report
     scores = cs.score_picks(picks, references, coverage, cfg)
