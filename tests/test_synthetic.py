@@ -146,3 +146,28 @@ def test_broadband_microseisms_as_strong_as_configured_other_sensors_unchanged()
     assert {"broadband", "short-period"} <= seen
     with pytest.raises(ValueError, match="broadband_microseisms"):
         SynthConfig(broadband_microseisms=[5.0, 1.0])
+
+
+def test_nucleation_phase_weak_start_same_onset_other_draws_unchanged():
+    """``nucleation_fraction``: an event's first ``delay`` seconds carry only the weak sub-event (its source scaled
+    by the ratio), the main release follows, the picks stay at the weak onset, and the noise and every other
+    draw are as without it."""
+    plain, nucleated = SynthConfig(seed=4), SynthConfig(seed=4, nucleation_fraction=1.0)
+    checked = 0
+    for i in range(12):
+        a, meta, sig_a, noise_a = synthesize_trace(plain, i, return_parts=True)
+        b, meta_b, sig_b, noise_b = synthesize_trace(nucleated, i, return_parts=True)
+        np.testing.assert_array_equal(noise_a, noise_b)
+        delay = meta_b.pop("source_nucleation_delay_s", None)
+        assert meta == meta_b
+        p = meta.get("trace_p_arrival_sample", np.nan)
+        if not np.isfinite(p) or np.isfinite(meta.get("trace_p2_arrival_sample", np.nan)) or delay < 0.05:
+            continue
+        p, lag = int(p), int(round(delay * plain.sampling_rate))
+        main = np.abs(sig_b[:, p + lag:p + lag + 200]).max()
+        assert np.abs(sig_b[:, :p]).max() < 1e-6 * main                   # nothing before the labelled onset
+        assert 1e-3 * main < np.abs(sig_b[:, p:p + lag]).max() < 0.5 * main   # a weak start, then the main release
+        checked += 1
+    assert checked >= 3
+    with pytest.raises(ValueError, match="nucleation_fraction"):
+        SynthConfig(nucleation_fraction=1.5)

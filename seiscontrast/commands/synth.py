@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--microseisms", type=float, nargs=2, default=[0.3, 8.0], metavar=("LOW", "HIGH"),
                    help="range of the microseism / high-frequency noise ratio on broadband stations (default 0.3 8; "
                         "real broadband records have tens)")
+    p.add_argument("--nucleation", type=float, default=0.0, metavar="FRACTION",
+                   help="share of events that start with a weak nucleation sub-event before the main release "
+                        "(default 0)")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
 
 
@@ -33,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = SynthConfig(n_traces=args.n_traces, seed=args.seed, noise_fraction=args.noise_fraction,
                       real_noise_fraction=args.real_noise_fraction, broadband_microseisms=list(args.microseisms),
+                      nucleation_fraction=args.nucleation,
                       **(REALISTIC if args.realistic else {}))
     out = Path(args.out_dir)
     if (out / "metadata.csv").exists():

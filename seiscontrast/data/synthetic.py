@@ -11,7 +11,8 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
 * **Waveforms**: each phase is a direct pulse plus scattered coda (white noise under a rise/decay envelope),
   both filtered by one *minimum-phase* (causal) response built from source × path × instrument, so no energy
   precedes the labelled onset. Onsets are impulsive (sharp direct pulse, fast rise) or emergent (weak pulse,
-  slow rise); P and S codas decay with magnitude- and distance-dependent times.
+  slow rise); P and S codas decay with magnitude- and distance-dependent times. Optionally
+  (``nucleation_fraction``) a weak sub-event precedes the main release.
 * **Three components**: P along the ray (mostly Z, steep incidence), S as SV/SH with a random polarisation
   (mostly horizontal), codas scattered onto all components; rotated to N/E with a random back-azimuth;
   random radiation pattern (S/P ratio 1.5–10, occasionally P-dominant); random first-motion polarity.
@@ -74,6 +75,9 @@ class SynthConfig:
     sensors keep 0.3–8). Real broadband records have tens: 19 / 38 / 100 (10th / 50th / 90th percentile) on the
     vertical of CX.PB01 before its 100 events in ``seisbench-dummy``. Drawing 3–100 made the recipe's picker
     worse on those events, with or without ``window.highpass`` (model card), so :data:`REALISTIC` leaves it.
+    ``nucleation_fraction`` of the events start with a weak sub-event (a nucleation phase, as Ellsworth & Beroza
+    1995 observed on many onsets): the source is a copy of itself scaled by 0.05–0.4, followed 0.05–0.5 s later
+    (longer for larger events) by the main release; both phases carry it, and the picks stay at the weak onset.
     """
 
     n_traces: int = 1000
@@ -93,13 +97,15 @@ class SynthConfig:
     noise_bank: str | None = None
     real_noise_fraction: float = 0.7
     broadband_microseisms: list[float] = field(default_factory=lambda: list(MICROSEISMS))
+    nucleation_fraction: float = 0.0
 
     def __post_init__(self):
         if self.n_traces < 1:
             raise ValueError(f"n_traces must be >= 1, got {self.n_traces}")
         if abs(sum(self.split_fractions) - 1) > 1e-6 or len(self.split_fractions) != 3:
             raise ValueError(f"split_fractions must be three numbers summing to 1, got {self.split_fractions}")
-        for name in ("accelerometer_fraction", "vertical_only_fraction", "real_noise_fraction", "noise_fraction"):
+        for name in ("accelerometer_fraction", "vertical_only_fraction", "real_noise_fraction", "noise_fraction",
+                     "nucleation_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         lo, hi = self.broadband_microseisms
@@ -198,8 +204,11 @@ def draw_event(rng: np.random.Generator, cfg: SynthConfig) -> dict:
     )
 
 
-def _phase_excitation(rng, n, onset, fs, direct, weights, rise, decay):
-    """[3, n] excitation: a direct spike with per-component ``direct`` weights plus enveloped coda noise."""
+def _phase_excitation(rng, n, onset, fs, direct, weights, rise, decay, nucleation=None):
+    """[3, n] excitation: a direct spike with per-component ``direct`` weights plus enveloped coda noise.
+
+    ``nucleation = (ratio, delay_s)``: the excitation ``ratio`` times from the onset, then in full from
+    ``delay_s`` later (a weak sub-event before the main release)."""
     exc = np.zeros((3, n))
     if onset >= n:
         return exc
@@ -207,6 +216,12 @@ def _phase_excitation(rng, n, onset, fs, direct, weights, rise, decay):
     env = (1 - np.exp(-t / rise)) * np.exp(-t / decay)
     exc[:, onset:] = rng.standard_normal((3, n - onset)) * env * np.asarray(weights)[:, None]
     exc[:, onset] += np.asarray(direct)
+    if nucleation is not None:
+        ratio, delay = nucleation
+        shift = max(1, int(round(delay * fs)))
+        main = np.zeros_like(exc)
+        main[:, shift:] = exc[:, :n - shift]
+        exc = ratio * exc + main
     return exc
 
 
@@ -226,14 +241,15 @@ def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kap
     ci, si = math.cos(ev["inc_p"]), math.sin(ev["inc_p"])
     d = ev["direct_p"] * ev["polarity"]
     p_exc = _phase_excitation(rng, n, p_onset, fs, [d * ci, d * si, d * rng.uniform(-0.1, 0.1)],
-                              [1.0, rng.uniform(0.4, 0.9), rng.uniform(0.2, 0.6)], ev["rise_p"], ev["coda_p"])
+                              [1.0, rng.uniform(0.4, 0.9), rng.uniform(0.2, 0.6)], ev["rise_p"], ev["coda_p"],
+                              ev.get("nucleation"))
     p_zrt = filtered(p_exc, ev["fc_p"], tp, ev["q0_p"])
     cs, ss = math.cos(ev["inc_s"]), math.sin(ev["inc_s"])
     sv, sh = math.cos(ev["psi"]), math.sin(ev["psi"])
     d = ev["direct_s"]
     s_exc = _phase_excitation(rng, n, s_onset, fs, [-d * sv * ss, d * sv * cs, d * sh],
                               [rng.uniform(0.3, 0.7), rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0)],
-                              ev["rise_s"], ev["coda_s"])
+                              ev["rise_s"], ev["coda_s"], ev.get("nucleation"))
     s_zrt = filtered(s_exc, ev["fc_s"], ts, ev["q0_p"] * rng.uniform(0.5, 0.8))
     p_peak = np.abs(p_zrt).max() or 1.0
     s_peak = np.abs(s_zrt).max() or 1.0
@@ -378,8 +394,12 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
         events.append(("", int(rng.uniform(*cfg.p_onset_range) * fs)))
         if rng.random() < cfg.second_event_fraction:
             events.append(("2", int(rng.uniform(0.0, cfg.trace_duration - 2.0) * fs)))
+    nucleation_rng = np.random.default_rng([cfg.seed, index, 1])   # its own stream: every other draw unchanged
     for suffix, p_onset in events:
         ev = draw_event(rng, cfg)
+        if cfg.nucleation_fraction and nucleation_rng.random() < cfg.nucleation_fraction:
+            delay = _loguniform(nucleation_rng, 0.05, 0.5) * 10 ** (0.25 * (ev["magnitude"] - 3))
+            ev["nucleation"] = (_loguniform(nucleation_rng, 0.05, 0.4), min(delay, 1.0))
         if suffix == "2":  # a second event is usually smaller
             ev["amplitude"] *= _loguniform(rng, 0.05, 2.0)
         sig, s_onset, p_amp, s_amp = event_signal(rng, ev, n, fs, p_onset, inst, kappa)
@@ -408,6 +428,8 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
                 "path_vs_km_s": ev["vs"],
                 "source_corner_frequency_hz": ev["fc_s"],
             })
+            if cfg.nucleation_fraction:
+                meta["source_nucleation_delay_s"] = ev["nucleation"][1] if "nucleation" in ev else 0.0
     data = signal + noise
     meta["trace_artefacts"] = ",".join(add_artefacts(rng, data, fs, hf_rms))
     if rng.random() < 0.03 and events:  # clipping of a strong record
