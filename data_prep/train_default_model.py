@@ -11,10 +11,12 @@
 
     python data_prep/train_default_model.py --work runs/default_model [--real ../shared/data/seisbench-dummy] \
         [--real-benchmark ../shared/data/seisbench-dummy] [--real-noise none] [--microseisms 3 100] \
-        [--pretrain-set model.context.depths=[0,1,1]] [--finetune-set picker.head.hidden=8]
+        [--pretrain-set model.context.depths=[0,1,1]] [--finetune-set picker.head.hidden=8] [--nucleation 0.5] \
+        [--seed 1]
 
 ``--real-noise none`` keeps the synthetic noise only; ``--microseisms`` sets the synthetic broadband stations'
-microseism / high-frequency noise ratios; ``--pretrain-set``/``--finetune-set`` add config overrides
+microseism / high-frequency noise ratios; ``--nucleation`` the share of synthetic events with a weak nucleation
+sub-event; ``--seed`` the seed of the data, pretraining and fine-tuning (0 made the bundled model); ``--pretrain-set``/``--finetune-set`` add config overrides
 to those steps (after the recipe's own, so they win): the variants measured in the model card are runs of this
 script with them.
 
@@ -87,6 +89,10 @@ def main() -> None:
                     help="noise under the synthetic events: real, from ObsPy's recordings (default), or synthetic only")
     ap.add_argument("--microseisms", nargs=2, default=["0.3", "8"], metavar=("LOW", "HIGH"),
                     help="synthetic broadband microseism / high-frequency noise ratios (seiscontrast synth)")
+    ap.add_argument("--nucleation", default="0", metavar="FRACTION",
+                    help="share of synthetic events with a weak nucleation sub-event (seiscontrast synth)")
+    ap.add_argument("--seed", default="0", help="seed of the synthetic data, pretraining and fine-tuning (another seed "
+                    "measures how much a run of the recipe varies)")
     ap.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining overrides")
     ap.add_argument("--finetune-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra fine-tuning overrides")
     ap.add_argument("--real-benchmark", metavar="FOLDER",
@@ -95,22 +101,23 @@ def main() -> None:
     work = Path(a.work)
     synth = work / "synthetic"
     if not (synth / "metadata.csv").is_file():
-        step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", "0", "--jobs", str(a.jobs),
-              "--realistic", "--microseisms", *a.microseisms,
+        step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", a.seed, "--jobs", str(a.jobs),
+              "--realistic", "--microseisms", *a.microseisms, "--nucleation", a.nucleation,
               *(["--real-noise", *obspy_noise_files()] if a.real_noise == "obspy" else [])])
     pre = work / "pretrain"
     if not (pre / "model.pt").is_file():
         step(["pretrain", "--config", "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml", "--data", str(synth),
               *obspy_example_files(), *a.real, "--out", str(pre), "--max-steps", str(a.pretrain_steps),
               "optim.warmup_steps=50", "trainer.batch_size=16", "trainer.val_every_n_steps=200", "window.highpass=0.5",
-              *a.pretrain_set])
+              f"seed={a.seed}", *a.pretrain_set])
     ft = work / "finetune"
     if not (ft / "picker.pt").is_file():
         step(["finetune", "--config", "configs/finetune_full.yaml", "--data", str(synth), "--out", str(ft),
               "--pretrained", str(pre / "model.pt"), "--max-steps", str(a.finetune_steps),
               "picker.head.hidden=16", "optim.lr=2e-3", "optim.warmup_steps=100", "trainer.batch_size=16",
               "trainer.val_every_n_steps=250", "trainer.checkpoint_every_n_steps=250",
-              "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", "window.highpass=0.5", *a.finetune_set])
+              "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", "window.highpass=0.5",
+              f"seed={a.seed}", *a.finetune_set])
     ev = work / "evaluation"
     step(["evaluate", "--model", str(ft / "picker.pt"), "--data", str(synth), "--out", str(ev)])
     real = None
@@ -122,9 +129,9 @@ def main() -> None:
         RESOURCES.mkdir(exist_ok=True)
         shutil.copy(ft / "picker.pt", RESOURCES / "default_picker.pt")
         card = {"name": "seiscontrast-default-cpu", "recipe": "data_prep/train_default_model.py",
-                "pretraining_data": ["synthetic (seiscontrast synth, seed 0)", *map(str, a.real),
+                "pretraining_data": [f"synthetic (seiscontrast synth, seed {a.seed})", *map(str, a.real),
                                      "ObsPy bundled example recordings"],
-                "finetuning_data": f"synthetic, {a.n_traces} traces, seed 0; " + (
+                "finetuning_data": f"synthetic, {a.n_traces} traces, seed {a.seed}; " + (
                     f"{SynthConfig.real_noise_fraction:.0%} in real noise from {len(obspy_noise_files())} ObsPy "
                     "recordings, " if a.real_noise == "obspy" else "synthetic noise only, ") +
                     f"{REALISTIC['accelerometer_fraction']:.0%} accelerometers, "
