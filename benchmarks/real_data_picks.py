@@ -13,7 +13,9 @@ Side by side in one run: our picker and SeisBench PhaseNetLight trained on real 
 grid: what ``seiscontrast pick --model seisbench:...`` gives), and ObsPy's AR-AIC picker (``ar_pick``). For
 each, with its default thresholds: recall within 0.1/0.2/0.5 s of the reference arrival of the same phase,
 residual MAE and bias of the picks within ``--tolerance``, false picks (a phase picked farther than the tolerance
-from its reference). Also whether each keeps its P on ObsPy's example event resampled to 20 Hz.
+from its reference). Also whether each keeps its P on ObsPy's example event resampled to 20 Hz, and how much
+later our P picks lie than PhaseNetLight's on the same records (a comparison the reference's own error, shared by
+both, does not blur).
 
     python benchmarks/real_data_picks.py --dataset ../shared/data/seisbench-dummy \\
         --phasenetlight ../shared/data/phasenetlight-ethz
@@ -82,6 +84,7 @@ def score(picks: list[tuple[str, UTCDateTime]], ref: dict, tolerance: float) -> 
         for tol in TOLERANCES:
             out[f"{phase}_hit_{tol}"] = int(bool(abs(res) <= tol)) if np.isfinite(res) else 0
         out[f"{phase}_residual"] = res if np.isfinite(res) and abs(res) <= tolerance else np.nan
+        out[f"{phase}_nearest"] = res   # the pick nearest the reference, at any distance
         out[f"{phase}_false"] = sum(1 for t in mine if phase not in ref or abs(t - ref[phase]) > tolerance)
         out["false"] += out[f"{phase}_false"]
     return out
@@ -101,6 +104,51 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         row["false_picks"] = int(t["false"].sum())
         rows[model] = row
     return pd.DataFrame(rows).T
+
+
+def paired_lag(table: pd.DataFrame, model: str, other: str, phase: str = "P", within: float = 1.0) -> dict:
+    """How much later ``model``'s picks of ``phase`` lie than ``other``'s on the same records (median and quartiles
+    of the difference of their picks nearest the reference, over records where both are within ``within`` s):
+    which of two pickers is early or late, whatever the reference's own error (shared by both)."""
+    a, b = (table[table.model == m].set_index("trace")[f"{phase}_nearest"] for m in (model, other))
+    d = (a - b)[(a.abs() <= within) & (b.abs() <= within)]
+    q = np.percentile(d, [25, 50, 75]) if len(d) else [np.nan] * 3
+    return {"records": int(len(d)), "q25_s": float(q[0]), "median_s": float(q[1]), "q75_s": float(q[2])}
+
+
+def plot_p_curves(records: list, table: pd.DataFrame, models: dict, path: Path, count: int = 6) -> None:
+    """The vertical and each model's P probability around the TauP arrival, on the ``count`` records where our
+    P pick and PhaseNetLight's differ most (both within 1 s of the reference; ``pick`` path)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a, b = (table[table.model == m].set_index("trace")["P_nearest"]
+            for m in ("seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path"))
+    both = (a.abs() <= 1) & (b.abs() <= 1)
+    worst = (a - b)[both].abs().sort_values(ascending=False).index[:count]
+    chosen = [r for r in records if r[0] in set(worst)]
+    fig, axes = plt.subplots(len(chosen), 1, figsize=(9, 2.2 * len(chosen)), sharex=True, squeeze=False)
+    for ax, (name, st, ref) in zip(axes[:, 0], chosen):
+        raw = st.select(component="Z")[0].copy().detrend("demean")
+        t = raw.times() + (raw.stats.starttime - ref["P"])
+        near = np.abs(t) <= 3
+        for z, style, label in ((raw, "0.6", "Z"), (raw.copy().filter("highpass", freq=0.5, corners=2), "k",
+                                                   "Z, 0.5 Hz high-pass")):
+            ax.plot(t[near], z.data[near] / np.abs(z.data[near]).max(), color=style, lw=0.7, label=label)
+        for (label, model), colour in zip(models.items(), "rb"):
+            prob = annotate_record(model, record(model, st), PickSettings())[0].select(channel="*_P")[0]
+            tp = prob.times() + (prob.stats.starttime - ref["P"])
+            near = np.abs(tp) <= 3
+            ax.plot(tp[near], prob.data[near], colour, label=f"{label} P probability")
+        ax.axvline(0, color="g", ls="--", label="TauP P")
+        ax.set_title(name, fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[-1, 0].set_xlabel("time after the TauP P arrival (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def seisbench_picks(model, st) -> list[tuple[str, UTCDateTime]]:
@@ -217,6 +265,8 @@ def main():
     ap.add_argument("--catalog-check", nargs="?", const="", metavar="DIR", help="score --dataset through the "
                     "catalogue path too (its records as miniSEED, its reference arrivals as a CSV catalogue; kept in "
                     "DIR when given, e.g. for `seiscontrast score-picks DIR/waveforms --catalog DIR/catalog.csv`)")
+    ap.add_argument("--p-curves", metavar="PNG", help="also plot the P probabilities of both networks on the records "
+                    "where their P picks differ most")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_data_picks.json"))
     args = ap.parse_args()
     ours = load_picker_model(args.model)
@@ -229,7 +279,8 @@ def main():
                "PhaseNetLight-ETHZ, pick path": lambda st: [(p.phase, p.peak_time) for p in pick_path(pnl, st)],
                "ObsPy ar_pick": ar_picks}
     rows = []
-    for name, st, ref in dataset_streams(Path(args.dataset)):
+    records = list(dataset_streams(Path(args.dataset)))
+    for name, st, ref in records:
         for label, fn in pickers.items():
             rows.append({"trace": name, "model": label, **score(fn(st), ref, args.tolerance)})
     table = pd.DataFrame(rows)
@@ -239,11 +290,18 @@ def main():
           f"{', '.join(map(str, TOLERANCES))} s; MAE over picks within {args.tolerance} s; false = farther")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    lag = paired_lag(table, "seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path")
+    print(f"our P picks minus PhaseNetLight's on the same records (pick path, {lag['records']} records with both "
+          f"within 1 s of TauP): median {lag['median_s']:+.3f} s, quartiles {lag['q25_s']:+.3f} / {lag['q75_s']:+.3f} s")
+    if args.p_curves:
+        plot_p_curves(records, table, {"seiscontrast": ours, "PhaseNetLight-ETHZ": pnl}, Path(args.p_curves))
+        print(f"wrote {args.p_curves}")
     print("ObsPy example (BW.RJOB) at 100 Hz and resampled to 20 Hz: P kept?",
           {k: v["P_kept_at_20Hz"] for k, v in example.items()})
     result = {"dataset": args.dataset, "model": args.model, "highpass_hz": ours.default_args.get("highpass"),
               "tolerance_s": args.tolerance,
-              "summary": json.loads(summary.to_json(orient="index")), "obspy_example_20hz": example}
+              "summary": json.loads(summary.to_json(orient="index")), "obspy_example_20hz": example,
+              "P_lag_behind_phasenetlight": lag}
     check = args.catalog_check is not None
     if check:
         if args.catalog:
