@@ -16,9 +16,9 @@
 
 ``--real-noise none`` keeps the synthetic noise only; ``--microseisms`` sets the synthetic broadband stations'
 microseism / high-frequency noise ratios; ``--nucleation`` the share of synthetic events with a weak nucleation
-sub-event; ``--seed`` the seed of the data, pretraining and fine-tuning (0 made the bundled model); ``--pretrain-set``/``--finetune-set`` add config overrides
-to those steps (after the recipe's own, so they win): the variants measured in the model card are runs of this
-script with them.
+sub-event; ``--seed`` the seed of the data, pretraining and fine-tuning (0 made the bundled model);
+``--pretrain-set``/``--finetune-set`` add config overrides to those steps (after the recipe's own, so they win):
+the variants measured in the model card are runs of this script with them.
 
 Steps whose output exists are skipped, so re-running with the same ``--work`` only evaluates and installs.
 """
