@@ -41,7 +41,7 @@ from obspy import UTCDateTime
 from obspy.taup import TauPyModel
 
 from seiscontrast.data.obspy_source import InputReport, station_key, station_record
-from seiscontrast.data.windows import WindowConfig
+from seiscontrast.data.windows import WindowConfig, highpass
 from seiscontrast.pick import PickSettings, annotate_record
 from seiscontrast.pick_metrics import taup_onsets
 from seiscontrast.picker import load_picker_model
@@ -106,37 +106,39 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def paired_lag(table: pd.DataFrame, model: str, other: str, phase: str = "P", within: float = 1.0) -> dict:
-    """How much later ``model``'s picks of ``phase`` lie than ``other``'s on the same records (median and quartiles
-    of the difference of their picks nearest the reference, over records where both are within ``within`` s):
-    which of two pickers is early or late, whatever the reference's own error (shared by both)."""
+def paired_difference(table: pd.DataFrame, model: str, other: str, phase: str = "P", within: float = 1.0) -> pd.Series:
+    """Per record, ``model``'s pick of ``phase`` nearest the reference minus ``other``'s, where both are within
+    ``within`` s of it: which of two pickers is early or late, whatever the reference's own error (shared by both)."""
     a, b = (table[table.model == m].set_index("trace")[f"{phase}_nearest"] for m in (model, other))
-    d = (a - b)[(a.abs() <= within) & (b.abs() <= within)]
+    return (a - b)[(a.abs() <= within) & (b.abs() <= within)]
+
+
+def paired_lag(table: pd.DataFrame, model: str, other: str) -> dict:
+    """Median and quartiles of :func:`paired_difference` of the P picks."""
+    d = paired_difference(table, model, other)
     q = np.percentile(d, [25, 50, 75]) if len(d) else [np.nan] * 3
     return {"records": int(len(d)), "q25_s": float(q[0]), "median_s": float(q[1]), "q75_s": float(q[2])}
 
 
 def plot_p_curves(records: list, table: pd.DataFrame, models: dict, path: Path, count: int = 6) -> None:
     """The vertical and each model's P probability around the TauP arrival, on the ``count`` records where our
-    P pick and PhaseNetLight's differ most (both within 1 s of the reference; ``pick`` path)."""
+    P pick and PhaseNetLight's differ most (:func:`paired_difference`, ``pick`` path)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    a, b = (table[table.model == m].set_index("trace")["P_nearest"]
-            for m in ("seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path"))
-    both = (a.abs() <= 1) & (b.abs() <= 1)
-    worst = (a - b)[both].abs().sort_values(ascending=False).index[:count]
-    chosen = [r for r in records if r[0] in set(worst)]
+    d = paired_difference(table, "seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path")
+    worst = set(d.abs().sort_values(ascending=False).index[:count])
+    chosen = [r for r in records if r[0] in worst]
     fig, axes = plt.subplots(len(chosen), 1, figsize=(9, 2.2 * len(chosen)), sharex=True, squeeze=False)
     for ax, (name, st, ref) in zip(axes[:, 0], chosen):
         raw = st.select(component="Z")[0].copy().detrend("demean")
         t = raw.times() + (raw.stats.starttime - ref["P"])
         near = np.abs(t) <= 3
-        for z, style, label in ((raw, "0.6", "Z"), (raw.copy().filter("highpass", freq=0.5, corners=2), "k",
-                                                   "Z, 0.5 Hz high-pass")):
-            ax.plot(t[near], z.data[near] / np.abs(z.data[near]).max(), color=style, lw=0.7, label=label)
+        filtered = highpass(raw.data, raw.stats.sampling_rate, 0.5)   # what a model with window.highpass=0.5 sees
+        for z, style, label in ((raw.data, "0.6", "Z"), (filtered, "k", "Z, 0.5 Hz high-pass")):
+            ax.plot(t[near], z[near] / np.abs(z[near]).max(), color=style, lw=0.7, label=label)
         for (label, model), colour in zip(models.items(), "rb"):
             prob = annotate_record(model, record(model, st), PickSettings())[0].select(channel="*_P")[0]
             tp = prob.times() + (prob.stats.starttime - ref["P"])
