@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import pandas as pd
 from conftest import make_stream
 
 
@@ -16,6 +17,12 @@ def test_synth_command(tmp_path):
     assert (res.stdout + res.stderr).count("wrote") == 1 and "it/s" not in res.stderr   # no bar outside a terminal
     again = _run("synth", str(tmp_path / "ds"), "--n-traces", "20")
     assert again.returncode == 2 and "already holds" in again.stderr and "Traceback" not in again.stderr
+    ringing = _run("synth", str(tmp_path / "ring"), "--n-traces", "4", "--jobs", "1", "-q", "--site-resonance", "1",
+                   "--nucleation", "1")
+    assert ringing.returncode == 0, ringing.stderr
+    meta = pd.read_csv(tmp_path / "ring" / "metadata.csv")
+    assert (meta.station_site_f0_hz >= 1).all() and "source_nucleation_delay_s" in meta
+    assert "station_site_f0_hz" not in pd.read_csv(tmp_path / "ds" / "metadata.csv")
 
 
 def test_convert_command_reports_bad_files_and_keeps_going(tmp_path):

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seiscontrast.data.synthetic import SynthConfig, synthesize_trace
+from seiscontrast.data.synthetic import SynthConfig, site_reverberations, synthesize_trace
 
 CFG = SynthConfig(n_traces=400, seed=3)
 
@@ -171,3 +171,34 @@ def test_nucleation_phase_weak_start_same_onset_other_draws_unchanged():
     assert checked >= 3
     with pytest.raises(ValueError, match="nucleation_fraction"):
         SynthConfig(nucleation_fraction=1.5)
+
+
+def test_site_reverberations_by_hand():
+    x = np.zeros((1, 10))
+    x[0, 1] = 1.0
+    y = site_reverberations(x, delay=3, reflection=0.5)
+    np.testing.assert_allclose(y[0], [0, 1, 0, 0, -0.5, 0, 0, 0.25, 0, 0])
+
+
+def test_site_resonance_rings_after_the_onset_other_draws_unchanged():
+    """``site_resonance_fraction``: the station's signal rings (a layer's reverberations), nothing precedes the
+    labelled onset, and the noise, picks and every other draw are as without it."""
+    plain, ringing = SynthConfig(seed=4), SynthConfig(seed=4, site_resonance_fraction=1.0)
+    checked = 0
+    for i in range(12):
+        a, meta, sig_a, noise_a = synthesize_trace(plain, i, return_parts=True)
+        b, meta_b, sig_b, noise_b = synthesize_trace(ringing, i, return_parts=True)
+        np.testing.assert_array_equal(noise_a, noise_b)
+        f0 = meta_b.pop("station_site_f0_hz")
+        assert meta == meta_b and 1.0 <= f0 <= 25.0
+        p = meta.get("trace_p_arrival_sample", np.nan)
+        if not np.isfinite(p):
+            continue
+        p = int(p)
+        assert np.abs(sig_b[:, :p]).max() < 1e-6 * np.abs(sig_b).max()   # nothing before the labelled onset
+        assert not np.allclose(sig_a, sig_b)
+        checked += 1
+    assert checked >= 5
+    assert "station_site_f0_hz" not in synthesize_trace(plain, 0)[1]
+    with pytest.raises(ValueError, match="site_resonance_fraction"):
+        SynthConfig(site_resonance_fraction=-0.1)

@@ -12,7 +12,8 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
   both filtered by one *minimum-phase* (causal) response built from source × path × instrument, so no energy
   precedes the labelled onset. Onsets are impulsive (sharp direct pulse, fast rise) or emergent (weak pulse,
   slow rise); P and S codas decay with magnitude- and distance-dependent times. Optionally
-  (``nucleation_fraction``) a weak sub-event precedes the main release.
+  (``nucleation_fraction``) a weak sub-event precedes the main release, and (``site_resonance_fraction``) a
+  soft surface layer makes the station ring: every phase is followed by its reverberations in the layer.
 * **Three components**: P along the ray (mostly Z, steep incidence), S as SV/SH with a random polarisation
   (mostly horizontal), codas scattered onto all components; rotated to N/E with a random back-azimuth;
   random radiation pattern (S/P ratio 1.5–10, occasionally P-dominant); random first-motion polarity.
@@ -29,8 +30,8 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
   noise (as an analyst would) or falls outside the trace.
 
 What is **not** modelled: layered-earth travel times and head waves (Pn/Sn), surface waves and Lg, site
-resonances, anisotropy/shear-wave splitting, instrument responses other than the three above, teleseisms, and
-timing errors of real picks.
+resonances other than one layer's, anisotropy/shear-wave splitting, instrument responses other than the three
+above, teleseisms, and timing errors of real picks.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class SynthConfig:
     ``nucleation_fraction`` of the events start with a weak sub-event (a nucleation phase, as Ellsworth & Beroza
     1995 observed on many onsets): the source is a copy of itself scaled by 0.05–0.4, followed 0.05–0.5 s later
     (longer for larger events) by the main release; both phases carry it, and the picks stay at the weak onset.
+    ``site_resonance_fraction`` of the stations sit on a soft surface layer (:func:`site_reverberations`): each
+    phase arrives, then rings at the layer's resonance (S fundamental 1–25 Hz, P higher), so that on a resonant
+    site the first swing is often not the largest, as on many real records; the picks stay at the first arrival.
     """
 
     n_traces: int = 1000
@@ -98,6 +102,7 @@ class SynthConfig:
     real_noise_fraction: float = 0.7
     broadband_microseisms: list[float] = field(default_factory=lambda: list(MICROSEISMS))
     nucleation_fraction: float = 0.0
+    site_resonance_fraction: float = 0.0
 
     def __post_init__(self):
         if self.n_traces < 1:
@@ -105,7 +110,7 @@ class SynthConfig:
         if abs(sum(self.split_fractions) - 1) > 1e-6 or len(self.split_fractions) != 3:
             raise ValueError(f"split_fractions must be three numbers summing to 1, got {self.split_fractions}")
         for name in ("accelerometer_fraction", "vertical_only_fraction", "real_noise_fraction", "noise_fraction",
-                     "nucleation_fraction"):
+                     "nucleation_fraction", "site_resonance_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         lo, hi = self.broadband_microseisms
@@ -225,7 +230,30 @@ def _phase_excitation(rng, n, onset, fs, direct, weights, rise, decay, nucleatio
     return exc
 
 
-def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kappa: float
+def site_reverberations(x: np.ndarray, delay: int, reflection: float) -> np.ndarray:
+    """``x`` seen through a soft layer over stiffer rock: ``Σ (−reflection)^k x(t − k·delay)``.
+
+    Each wave that enters the layer is reflected back and forth (free surface above, the stiffer rock below, which
+    reflects with ``reflection`` < 1 including the losses), so every arrival is followed by copies ``delay`` samples
+    (the layer's two-way time) apart with alternating sign: the layer rings at ``fs / (2 delay)``, and where the
+    incoming wave has energy there the motion grows over the first cycles. Nothing precedes an arrival."""
+    out = x.copy()
+    k, gain = 1, -reflection
+    while abs(gain) > 0.01 and k * delay < x.shape[-1]:
+        out[..., k * delay:] += gain * x[..., :x.shape[-1] - k * delay]
+        k, gain = k + 1, gain * -reflection
+    return out
+
+
+def draw_site(rng: np.random.Generator, fs: float) -> dict:
+    """A soft surface layer: its two-way times for S and P (samples) and its base's reflection coefficient."""
+    s_two_way = _loguniform(rng, 0.02, 0.5)           # S fundamental 1/(2·two-way time): 1-25 Hz
+    p_two_way = s_two_way / rng.uniform(1.7, 3.0)     # Vp/Vs of soft sediments
+    return {"s_delay": max(1, round(s_two_way * fs)), "p_delay": max(1, round(p_two_way * fs)),
+            "reflection": rng.uniform(0.4, 0.85), "f0_s": 1 / (2 * s_two_way)}
+
+
+def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kappa: float, site: dict | None = None
                  ) -> tuple[np.ndarray, int, float, float]:
     """Clean Z/N/E velocity signal of one event: ``(signal, s_onset, p_peak, s_peak)``."""
     tp, ts = ev["hyp"] / ev["vp"], ev["hyp"] / ev["vs"]
@@ -243,6 +271,8 @@ def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kap
     p_exc = _phase_excitation(rng, n, p_onset, fs, [d * ci, d * si, d * rng.uniform(-0.1, 0.1)],
                               [1.0, rng.uniform(0.4, 0.9), rng.uniform(0.2, 0.6)], ev["rise_p"], ev["coda_p"],
                               ev.get("nucleation"))
+    if site is not None:   # a linear filter: on the excitation it is the same as on the filtered signal
+        p_exc = site_reverberations(p_exc, site["p_delay"], site["reflection"])
     p_zrt = filtered(p_exc, ev["fc_p"], tp, ev["q0_p"])
     cs, ss = math.cos(ev["inc_s"]), math.sin(ev["inc_s"])
     sv, sh = math.cos(ev["psi"]), math.sin(ev["psi"])
@@ -250,6 +280,8 @@ def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kap
     s_exc = _phase_excitation(rng, n, s_onset, fs, [-d * sv * ss, d * sv * cs, d * sh],
                               [rng.uniform(0.3, 0.7), rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0)],
                               ev["rise_s"], ev["coda_s"], ev.get("nucleation"))
+    if site is not None:
+        s_exc = site_reverberations(s_exc, site["s_delay"], site["reflection"])
     s_zrt = filtered(s_exc, ev["fc_s"], ts, ev["q0_p"] * rng.uniform(0.5, 0.8))
     p_peak = np.abs(p_zrt).max() or 1.0
     s_peak = np.abs(s_zrt).max() or 1.0
@@ -395,6 +427,10 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
         if rng.random() < cfg.second_event_fraction:
             events.append(("2", int(rng.uniform(0.0, cfg.trace_duration - 2.0) * fs)))
     nucleation_rng = np.random.default_rng([cfg.seed, index, 1])   # its own stream: every other draw unchanged
+    site_rng = np.random.default_rng([cfg.seed, index, 2])         # the same for the site
+    site = draw_site(site_rng, fs) if site_rng.random() < cfg.site_resonance_fraction else None
+    if cfg.site_resonance_fraction:
+        meta["station_site_f0_hz"] = site["f0_s"] if site else 0.0
     for suffix, p_onset in events:
         ev = draw_event(rng, cfg)
         if cfg.nucleation_fraction and nucleation_rng.random() < cfg.nucleation_fraction:
@@ -402,7 +438,7 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
             ev["nucleation"] = (_loguniform(nucleation_rng, 0.05, 0.4), min(delay, 1.0))
         if suffix == "2":  # a second event is usually smaller
             ev["amplitude"] *= _loguniform(rng, 0.05, 2.0)
-        sig, s_onset, p_amp, s_amp = event_signal(rng, ev, n, fs, p_onset, inst, kappa)
+        sig, s_onset, p_amp, s_amp = event_signal(rng, ev, n, fs, p_onset, inst, kappa, site)
         signal += sig
         snr_p, snr_s = p_amp / hf_rms, s_amp / hf_rms
         # an analyst picks only what stands out of the noise; picks outside the trace do not exist
