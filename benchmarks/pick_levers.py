@@ -1,12 +1,14 @@
 """Two cheap post-processing levers for real-data picks, measured on the development set (not adopted; see the model
 card): per-phase thresholds, and re-picking each P onset with an AIC picker around the network's pick; and where
-the false picks lie (displaced picks of their own phase, near the other phase, elsewhere).
+the false picks lie (displaced picks of their own phase, near the other phase, elsewhere). With ``--synthetic-dev``
+it first prints, per phase and threshold, the pick F1 on a labelled synthetic set's dev split: thresholds chosen
+there, without the real data.
 
 Same traces, references and scores as ``real_data_picks.py`` (the ``seiscontrast pick`` path, 100 events of
 ``seisbench-dummy`` with TauP arrivals). For the AIC variant it also counts, per P pick nearest its reference,
 whether the re-picked onset is closer to the reference than the network's pick.
 
-    python benchmarks/pick_levers.py [--model default]
+    python benchmarks/pick_levers.py [--model default] [--synthetic-dev SYNTHETIC_FOLDER]
 """
 
 from __future__ import annotations
@@ -57,12 +59,33 @@ def false_pick_kinds(picks, ref: dict, tolerance: float = 0.5, near: float = 2.0
     return out
 
 
+def synthetic_dev_thresholds(model, folder: str, thresholds=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)) -> None:
+    """Pick precision / recall / F1 within 0.5 s per phase and threshold on ``folder``'s dev split."""
+    from seiscontrast import pick_metrics
+
+    dev = pick_metrics.reference_traces(folder, "dev")
+    annotations = pick_metrics.annotate(model, dev)
+    rows = []
+    for thr in thresholds:
+        s = pick_metrics.score(pick_metrics.picks_at(model, annotations, thr), dev, (0.5,))
+        rows.append({"threshold": thr, **{f"{ph} {m}": s[f"{ph}_0.5s_{m}"] for ph in "PS"
+                                          for m in ("precision", "recall", "f1")}})
+    table = pd.DataFrame(rows).set_index("threshold")
+    print(f"synthetic dev split ({dev.n_traces} traces of {folder}), picks within 0.5 s:")
+    print(table.round(3).to_string())
+    print("best F1: " + ", ".join(f"{ph} at {table[f'{ph} f1'].idxmax()}" for ph in "PS"), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "seisbench-dummy"))
     ap.add_argument("--model", default="default")
+    ap.add_argument("--synthetic-dev", metavar="FOLDER", help="also score thresholds on this labelled synthetic "
+                    "set's dev split (the recipe's WORK/synthetic)")
     args = ap.parse_args()
     model = load_picker_model(args.model)
+    if args.synthetic_dev:
+        synthetic_dev_thresholds(model, args.synthetic_dev)
     # each record prepared once, picked at every setting
     records = [(name, st, record(model, st), ref) for name, st, ref in dataset_streams(Path(args.dataset))]
 
