@@ -23,13 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "through their original rate (data.synthetic.REALISTIC; off by default so that data sets "
                         "stay as they were)")
     p.add_argument("--microseisms", type=float, nargs=2, default=[0.3, 8.0], metavar=("LOW", "HIGH"),
-                   help="range of the microseism / high-frequency noise ratio on broadband stations (default 0.3 8; "
-                        "real broadband records have tens)")
+                   help="range of the microseism / high-frequency noise ratio on broadband stations (real "
+                        "broadband records have tens)")
     p.add_argument("--nucleation", type=float, default=0.0, metavar="FRACTION",
-                   help="share of events that start with a weak nucleation sub-event before the main release "
-                        "(default 0)")
+                   help="share of events that start with a weak nucleation sub-event before the main release")
     p.add_argument("--site-resonance", type=float, default=0.0, metavar="FRACTION",
-                   help="share of stations on a soft surface layer that makes every arrival ring (default 0)")
+                   help="share of stations on a soft surface layer that makes every arrival ring")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
 
 
