@@ -223,11 +223,19 @@ def _phase_excitation(rng, n, onset, fs, direct, weights, rise, decay, nucleatio
     exc[:, onset] += np.asarray(direct)
     if nucleation is not None:
         ratio, delay = nucleation
-        shift = max(1, int(round(delay * fs)))
-        main = np.zeros_like(exc)
-        main[:, shift:] = exc[:, :n - shift]
-        exc = ratio * exc + main
+        exc = delayed_copies(exc, [(0, ratio), (max(1, int(round(delay * fs))), 1.0)])
     return exc
+
+
+def delayed_copies(x: np.ndarray, copies) -> np.ndarray:
+    """``Σ gain · x(t − delay)`` over ``(delay in samples, gain)`` pairs, along the last axis; a copy delayed
+    beyond the end is dropped. Nothing precedes the first arrival of ``x`` when every delay is >= 0."""
+    out = np.zeros_like(x)
+    n = x.shape[-1]
+    for delay, gain in copies:
+        if delay < n:
+            out[..., delay:] += gain * x[..., :n - delay]
+    return out
 
 
 def site_reverberations(x: np.ndarray, delay: int, reflection: float) -> np.ndarray:
@@ -237,12 +245,8 @@ def site_reverberations(x: np.ndarray, delay: int, reflection: float) -> np.ndar
     reflects with ``reflection`` < 1 including the losses), so every arrival is followed by copies ``delay`` samples
     (the layer's two-way time) apart with alternating sign: the layer rings at ``fs / (2 delay)``, and where the
     incoming wave has energy there the motion grows over the first cycles. Nothing precedes an arrival."""
-    out = x.copy()
-    k, gain = 1, -reflection
-    while abs(gain) > 0.01 and k * delay < x.shape[-1]:
-        out[..., k * delay:] += gain * x[..., :x.shape[-1] - k * delay]
-        k, gain = k + 1, gain * -reflection
-    return out
+    bounces = int(np.ceil(np.log(0.01) / np.log(reflection)))   # until a copy is weaker than 1 %
+    return delayed_copies(x, [(k * delay, (-reflection) ** k) for k in range(bounces)])
 
 
 def draw_site(rng: np.random.Generator, fs: float) -> dict:
