@@ -148,22 +148,28 @@ def test_broadband_microseisms_as_strong_as_configured_other_sensors_unchanged()
         SynthConfig(broadband_microseisms=[5.0, 1.0])
 
 
+def _with_and_without(extra: str, traces: int = 12, **option):
+    """For the first ``traces`` traces of seed 4, with and without ``option``: check that the noise and metadata are the
+    same but for the ``extra`` key the option adds; yield ``(metadata, signal without, signal with, extra value)``."""
+    for i in range(traces):
+        _, meta, sig_a, noise_a = synthesize_trace(SynthConfig(seed=4), i, return_parts=True)
+        _, meta_b, sig_b, noise_b = synthesize_trace(SynthConfig(seed=4, **option), i, return_parts=True)
+        np.testing.assert_array_equal(noise_a, noise_b)
+        value = meta_b.pop(extra, None)   # None: the option added nothing to this trace (e.g. no event)
+        assert meta == meta_b
+        yield meta, sig_a, sig_b, value
+
+
 def test_nucleation_phase_weak_start_same_onset_other_draws_unchanged():
     """``nucleation_fraction``: an event's first ``delay`` seconds carry only the weak sub-event (its source scaled
     by the ratio), the main release follows, the picks stay at the weak onset, and the noise and every other
     draw are as without it."""
-    plain, nucleated = SynthConfig(seed=4), SynthConfig(seed=4, nucleation_fraction=1.0)
     checked = 0
-    for i in range(12):
-        a, meta, sig_a, noise_a = synthesize_trace(plain, i, return_parts=True)
-        b, meta_b, sig_b, noise_b = synthesize_trace(nucleated, i, return_parts=True)
-        np.testing.assert_array_equal(noise_a, noise_b)
-        delay = meta_b.pop("source_nucleation_delay_s", None)
-        assert meta == meta_b
+    for meta, _, sig_b, delay in _with_and_without(nucleation_fraction=1.0, extra="source_nucleation_delay_s"):
         p = meta.get("trace_p_arrival_sample", np.nan)
         if not np.isfinite(p) or np.isfinite(meta.get("trace_p2_arrival_sample", np.nan)) or delay < 0.05:
             continue
-        p, lag = int(p), int(round(delay * plain.sampling_rate))
+        p, lag = int(p), int(round(delay * SynthConfig.sampling_rate))
         main = np.abs(sig_b[:, p + lag:p + lag + 200]).max()
         assert np.abs(sig_b[:, :p]).max() < 1e-6 * main                   # nothing before the labelled onset
         assert 1e-3 * main < np.abs(sig_b[:, p:p + lag]).max() < 0.5 * main   # a weak start, then the main release
@@ -183,14 +189,9 @@ def test_site_reverberations_by_hand():
 def test_site_resonance_rings_after_the_onset_other_draws_unchanged():
     """``site_resonance_fraction``: the station's signal rings (a layer's reverberations), nothing precedes the
     labelled onset, and the noise, picks and every other draw are as without it."""
-    plain, ringing = SynthConfig(seed=4), SynthConfig(seed=4, site_resonance_fraction=1.0)
     checked = 0
-    for i in range(12):
-        a, meta, sig_a, noise_a = synthesize_trace(plain, i, return_parts=True)
-        b, meta_b, sig_b, noise_b = synthesize_trace(ringing, i, return_parts=True)
-        np.testing.assert_array_equal(noise_a, noise_b)
-        f0 = meta_b.pop("station_site_f0_hz")
-        assert meta == meta_b and 1.0 <= f0 <= 25.0
+    for meta, sig_a, sig_b, f0 in _with_and_without(site_resonance_fraction=1.0, extra="station_site_f0_hz"):
+        assert 1.0 <= f0 <= 25.0
         p = meta.get("trace_p_arrival_sample", np.nan)
         if not np.isfinite(p):
             continue
@@ -199,6 +200,6 @@ def test_site_resonance_rings_after_the_onset_other_draws_unchanged():
         assert not np.allclose(sig_a, sig_b)
         checked += 1
     assert checked >= 5
-    assert "station_site_f0_hz" not in synthesize_trace(plain, 0)[1]
+    assert "station_site_f0_hz" not in synthesize_trace(SynthConfig(seed=4), 0)[1]
     with pytest.raises(ValueError, match="site_resonance_fraction"):
         SynthConfig(site_resonance_fraction=-0.1)
