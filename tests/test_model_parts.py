@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from seiscontrast.context import ContextConfig, XLSTMUNet
 from seiscontrast.contrastive import ContrastiveConfig, info_nce, sample_negatives
 from seiscontrast.encoder import ConvEncoderConfig, ConvFeatureEncoder
+from seiscontrast.heads import HeadConfig, PickingHead, onset_curves
 from seiscontrast.masking import MaskingConfig, compute_span_mask
 from seiscontrast.model import ModelConfig, build_model
 from seiscontrast.quantizer import GumbelVectorQuantizer, QuantizerConfig
@@ -402,3 +403,26 @@ def test_info_nce_with_a_negative_pool_matches_hand_computation():
     pos, neg = sample_negatives(mask, 5, torch.Generator().manual_seed(6), pool_size=8)
     torch.testing.assert_close(out.loss, _info_nce_by_hand(c, q, pos, neg, 0.1), atol=1e-5, rtol=1e-5)
     assert len(neg[pos < t].unique()) == 8
+
+
+def test_onset_curves_peak_at_an_onset_on_its_components_whatever_the_amplitude():
+    torch.manual_seed(0)
+    x = 0.01 * torch.randn(1, 3, 2000)
+    x[:, 0, 800:] += torch.randn(1200)            # a P-like onset on the vertical only
+    x[:, 1:, 1400:] += 3 * torch.randn(2, 600)    # an S-like onset on the horizontals
+    curves = onset_curves(x, [[10, 100], [50, 300]])
+    assert curves.shape == (1, 4, 2000)
+    z_short, h_short = curves[0, 0], curves[0, 1]
+    assert abs(int(z_short.argmax()) - 800) <= 3
+    assert abs(int(h_short.argmax()) - 1400) <= 3
+    assert z_short[1400] < 0.5 < z_short[800]      # no new vertical energy at the S
+    assert torch.allclose(onset_curves(1e4 * x, [[10, 100]]), onset_curves(x, [[10, 100]]), atol=1e-4)
+    assert onset_curves(torch.zeros(2, 3, 50), [[10, 100]]).abs().max() == 0   # silent (or absent) channels
+
+
+def test_head_takes_the_onset_curves_as_extra_channels():
+    cfg = HeadConfig(hidden=8, onset_windows=[[10, 100]])
+    head = PickingHead(16, cfg)
+    assert head.refine[0].in_channels == 8 + 3 + 2
+    out = head(torch.randn(2, 16, 16), torch.randn(2, 3, 256))
+    assert out.log_probs.shape == (2, 3, 256) and torch.isfinite(out.log_probs).all()
