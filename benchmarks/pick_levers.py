@@ -2,13 +2,16 @@
 card): per-phase thresholds, and re-picking each P onset with an AIC picker around the network's pick; and where
 the false picks lie (displaced picks of their own phase, near the other phase, elsewhere). With ``--synthetic-dev``
 it first prints, per phase and threshold, the pick F1 on a labelled synthetic set's dev split: thresholds chosen
-there, without the real data.
+there, without the real data. With ``--synthetic-test`` it prints how precise the picks are on a labelled
+synthetic set's test split per phase and onset type (impulsive, emergent): what the synthetic data says about
+timing, next to what the real records say.
 
 Same traces, references and scores as ``real_data_picks.py`` (the ``seiscontrast pick`` path, 100 events of
 ``seisbench-dummy`` with TauP arrivals). For the AIC variant it also counts, per P pick nearest its reference,
 whether the re-picked onset is closer to the reference than the network's pick.
 
-    python benchmarks/pick_levers.py [--model default] [--synthetic-dev SYNTHETIC_FOLDER]
+    python benchmarks/pick_levers.py [--model default] [--synthetic-dev SYNTHETIC_FOLDER] \
+        [--synthetic-test SYNTHETIC_FOLDER]
 """
 
 from __future__ import annotations
@@ -76,16 +79,47 @@ def synthetic_dev_thresholds(model, folder: str, thresholds=(0.2, 0.3, 0.4, 0.5,
     print("best F1: " + ", ".join(f"{ph} at {table[f'{ph} f1'].idxmax()}" for ph in "PS"), flush=True)
 
 
+def synthetic_onset_types(model, folder: str, count: int = 1000, threshold: float = 0.3) -> None:
+    """Per phase and onset type, on the first ``count`` traces of ``folder``'s test split: recall within 0.1 and
+    0.5 s, and the median absolute residual and median residual (bias) of the picks within 0.5 s."""
+    import seisbench.data as sbd
+
+    from seiscontrast import pick_metrics
+
+    test = pick_metrics.reference_traces(folder, "test")
+    onset = sbd.WaveformDataset(folder, sampling_rate=None).test().metadata.trace_p_onset.to_numpy()
+    count = min(count, test.n_traces)
+    test.stream.traces = [tr for tr in test.stream if int(tr.stats.station) < count]
+    picks = pick_metrics.picks_at(model, pick_metrics.annotate(model, test), threshold)
+    rows = []
+    for i in range(count):
+        for phase in ("P", "S"):
+            for ref in test.onsets.get((i, phase), [])[:1]:
+                res = pick_metrics.match([float(t - ref) for t in picks.get((i, phase), [])], [0.0], 0.5)
+                rows.append({"phase": phase, "onset": onset[i], "residual": res[0] if res else np.nan})
+    g = pd.DataFrame(rows).groupby(["phase", "onset"]).residual
+    table = pd.DataFrame({"onsets": g.size(), "within 0.1 s": g.apply(lambda r: (r.abs() <= 0.1).mean()),
+                          "within 0.5 s": g.apply(lambda r: r.notna().mean()),
+                          "median |residual| (s)": g.apply(lambda r: r.abs().median()),
+                          "median residual (s)": g.median()})
+    print(f"synthetic test split ({count} traces of {folder}), threshold {threshold}:")
+    print(table.round(3).to_string(), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "seisbench-dummy"))
     ap.add_argument("--model", default="default")
     ap.add_argument("--synthetic-dev", metavar="FOLDER", help="also score thresholds on this labelled synthetic "
                     "set's dev split (the recipe's WORK/synthetic)")
+    ap.add_argument("--synthetic-test", metavar="FOLDER", help="also print the pick precision per onset type on "
+                    "this labelled synthetic set's test split (first 1000 traces)")
     args = ap.parse_args()
     model = load_picker_model(args.model)
     if args.synthetic_dev:
         synthetic_dev_thresholds(model, args.synthetic_dev)
+    if args.synthetic_test:
+        synthetic_onset_types(model, args.synthetic_test)
     # each record prepared once, picked at every setting
     records = [(name, st, record(model, st), ref) for name, st, ref in dataset_streams(Path(args.dataset))]
 
