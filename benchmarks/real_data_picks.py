@@ -15,12 +15,15 @@ each, with its default thresholds: recall within 0.1/0.2/0.5 s of the reference 
 residual MAE and bias of the picks within ``--tolerance``, false picks (a phase picked farther than the tolerance
 from its reference). Also whether each keeps its P on ObsPy's example event resampled to 20 Hz, and how much
 later our P picks lie than PhaseNetLight's on the same records (a comparison the reference's own error, shared by
-both, does not blur).
+both, does not blur), and on how many records each picker's S nearest the reference lies 0.5-2 s before or after
+it (a displaced S counts as a miss and a false pick). ``--p-curves`` / ``--s-curves`` plot the probabilities on
+the records where this goes most wrong.
 
     python benchmarks/real_data_picks.py --dataset ../shared/data/seisbench-dummy \\
         --phasenetlight ../shared/data/phasenetlight-ethz
     python benchmarks/real_data_picks.py --catalog picks.xml --waveforms /data/events/   # + your labelled set
     python benchmarks/real_data_picks.py --catalog-check   # the dataset once more, through the catalogue path
+    python benchmarks/real_data_picks.py --p-curves docs/real_p_curves.png --s-curves docs/real_s_curves.png
 """
 
 from __future__ import annotations
@@ -120,34 +123,49 @@ def paired_lag(table: pd.DataFrame, model: str, other: str) -> dict:
     return {"records": int(len(d)), "q25_s": float(q[0]), "median_s": float(q[1]), "q75_s": float(q[2])}
 
 
-def plot_p_curves(records: list, table: pd.DataFrame, models: dict, path: Path, count: int = 6) -> None:
-    """The vertical and each model's P probability around the TauP arrival, on the ``count`` records where our
-    P pick and PhaseNetLight's differ most (:func:`paired_difference`, ``pick`` path)."""
+def curve_records(table: pd.DataFrame, phase: str, count: int) -> set[str]:
+    """The records worth looking at for ``phase``: for P those where our pick and PhaseNetLight's differ most
+    (:func:`paired_difference`), for S those where our pick nearest the reference lies farthest from it (within
+    2 s: a displaced pick, which counts as a miss and a false pick)."""
+    if phase == "P":
+        d = paired_difference(table, "seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path")
+    else:
+        d = table[table.model == "seiscontrast, pick path"].set_index("trace")[f"{phase}_nearest"]
+        d = d[d.abs() <= 2]
+    return set(d.abs().sort_values(ascending=False).index[:count])
+
+
+def plot_curves(records: list, table: pd.DataFrame, models: dict, path: Path, phase: str = "P",
+                count: int = 6) -> None:
+    """Each model's ``phase`` probability and the components that phase is picked on (P: the vertical, raw and
+    high-passed at 0.5 Hz as a model with ``window.highpass=0.5`` sees it; S: the high-passed horizontals) around
+    the TauP arrival, on the ``count`` records of :func:`curve_records`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    d = paired_difference(table, "seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path")
-    worst = set(d.abs().sort_values(ascending=False).index[:count])
+    worst = curve_records(table, phase, count)
     chosen = [r for r in records if r[0] in worst]
     fig, axes = plt.subplots(len(chosen), 1, figsize=(9, 2.2 * len(chosen)), sharex=True, squeeze=False)
     for ax, (name, st, ref) in zip(axes[:, 0], chosen):
-        raw = st.select(component="Z")[0].copy().detrend("demean")
-        t = raw.times() + (raw.stats.starttime - ref["P"])
-        near = np.abs(t) <= 3
-        filtered = highpass(raw.data, raw.stats.sampling_rate, 0.5)   # what a model with window.highpass=0.5 sees
-        for z, style, label in ((raw.data, "0.6", "Z"), (filtered, "k", "Z, 0.5 Hz high-pass")):
-            ax.plot(t[near], z[near] / np.abs(z[near]).max(), color=style, lw=0.7, label=label)
+        for comp, style in zip("Z" if phase == "P" else "NE", ("k", "0.55")):
+            raw = st.select(component=comp)[0].copy().detrend("demean")
+            t = raw.times() + (raw.stats.starttime - ref[phase])
+            near = np.abs(t) <= 3
+            z = highpass(raw.data, raw.stats.sampling_rate, 0.5)
+            if phase == "P":   # the raw vertical too: is a weak first motion only visible after the high-pass?
+                ax.plot(t[near], raw.data[near] / np.abs(raw.data[near]).max(), color="0.6", lw=0.7, label="Z")
+            ax.plot(t[near], z[near] / np.abs(z[near]).max(), color=style, lw=0.7, label=f"{comp}, 0.5 Hz high-pass")
         for (label, model), colour in zip(models.items(), "rb"):
-            prob = annotate_record(model, record(model, st), PickSettings())[0].select(channel="*_P")[0]
-            tp = prob.times() + (prob.stats.starttime - ref["P"])
+            prob = annotate_record(model, record(model, st), PickSettings())[0].select(channel=f"*_{phase}")[0]
+            tp = prob.times() + (prob.stats.starttime - ref[phase])
             near = np.abs(tp) <= 3
-            ax.plot(tp[near], prob.data[near], colour, label=f"{label} P probability")
-        ax.axvline(0, color="g", ls="--", label="TauP P")
+            ax.plot(tp[near], prob.data[near], colour, label=f"{label} {phase} probability")
+        ax.axvline(0, color="g", ls="--", label=f"TauP {phase}")
         ax.set_title(name, fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper left")
-    axes[-1, 0].set_xlabel("time after the TauP P arrival (s)")
+    axes[-1, 0].set_xlabel(f"time after the TauP {phase} arrival (s)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -269,6 +287,8 @@ def main():
                     "DIR when given, e.g. for `seiscontrast score-picks DIR/waveforms --catalog DIR/catalog.csv`)")
     ap.add_argument("--p-curves", metavar="PNG", help="also plot the P probabilities of both networks on the records "
                     "where their P picks differ most")
+    ap.add_argument("--s-curves", metavar="PNG", help="also plot the S probabilities of both networks on the records "
+                    "where our S pick lies farthest (within 2 s) from TauP's")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_data_picks.json"))
     args = ap.parse_args()
     ours = load_picker_model(args.model)
@@ -295,9 +315,14 @@ def main():
     lag = paired_lag(table, "seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path")
     print(f"our P picks minus PhaseNetLight's on the same records (pick path, {lag['records']} records with both "
           f"within 1 s of TauP): median {lag['median_s']:+.3f} s, quartiles {lag['q25_s']:+.3f} / {lag['q75_s']:+.3f} s")
-    if args.p_curves:
-        plot_p_curves(records, table, {"seiscontrast": ours, "PhaseNetLight-ETHZ": pnl}, Path(args.p_curves))
-        print(f"wrote {args.p_curves}")
+    for phase, png in (("P", args.p_curves), ("S", args.s_curves)):
+        if png:
+            plot_curves(records, table, {"seiscontrast": ours, "PhaseNetLight-ETHZ": pnl}, Path(png), phase)
+            print(f"wrote {png}")
+    for label in ("seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path"):
+        nearest = table[table.model == label].S_nearest
+        print(f"{label}: S picks nearest TauP's S 0.5-2 s before it on {int(nearest.between(-2, -0.5).sum())} "
+              f"records, 0.5-2 s after it on {int(nearest.between(0.5, 2).sum())}, none on {int(nearest.isna().sum())}")
     print("ObsPy example (BW.RJOB) at 100 Hz and resampled to 20 Hz: P kept?",
           {k: v["P_kept_at_20Hz"] for k, v in example.items()})
     result = {"dataset": args.dataset, "model": args.model, "highpass_hz": ours.default_args.get("highpass"),
