@@ -2,7 +2,8 @@
 
 :class:`PickingHead` turns frame features into per-sample P/S/noise probabilities and an event-detection curve:
 frame features are projected, linearly up-sampled to the sample rate, optionally concatenated with the
-(normalised) waveform itself, and refined by a few convolutions. :class:`BackbonePicker` = backbone + head;
+(normalised) waveform itself and with energy-ratio onset curves of it (:func:`onset_curves`), and refined by a few
+convolutions. :class:`BackbonePicker` = backbone + head;
 :class:`PhaseNetPicker` wraps SeisBench's ``PhaseNet`` with the same interface (a baseline trained by the same
 trainer on the same data).
 """
@@ -28,7 +29,8 @@ class HeadConfig:
     kernel: their kernel size (samples).
     use_waveform: concatenate the normalised input waveform to the up-sampled features.
     onset_windows: ``[ahead, behind]`` sample pairs of energy-ratio onset curves also given to the head
-        (:func:`onset_curves`), e.g. ``[[10, 100], [50, 300]]``; empty: none.
+        (:func:`onset_curves`), e.g. ``[[10, 100], [50, 300]]`` (at 100 Hz: 0.1 s ahead, 1 s behind; 0.5 s,
+        3 s); empty: none.
     dropout: dropout on the frame features before the head.
     """
 
