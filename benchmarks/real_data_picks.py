@@ -153,10 +153,11 @@ def plot_curves(records: list, table: pd.DataFrame, models: dict, path: Path, ph
             raw = st.select(component=comp)[0].copy().detrend("demean")
             t = raw.times() + (raw.stats.starttime - ref[phase])
             near = np.abs(t) <= 3
-            z = highpass(raw.data, raw.stats.sampling_rate, 0.5)
+            filtered = highpass(raw.data, raw.stats.sampling_rate, 0.5)
             if phase == "P":   # the raw vertical too: is a weak first motion only visible after the high-pass?
                 ax.plot(t[near], raw.data[near] / np.abs(raw.data[near]).max(), color="0.6", lw=0.7, label="Z")
-            ax.plot(t[near], z[near] / np.abs(z[near]).max(), color=style, lw=0.7, label=f"{comp}, 0.5 Hz high-pass")
+            ax.plot(t[near], filtered[near] / np.abs(filtered[near]).max(), color=style, lw=0.7,
+                    label=f"{comp}, 0.5 Hz high-pass")
         for (label, model), colour in zip(models.items(), "rb"):
             prob = annotate_record(model, record(model, st), PickSettings())[0].select(channel=f"*_{phase}")[0]
             tp = prob.times() + (prob.stats.starttime - ref[phase])
