@@ -76,6 +76,15 @@ def dataset_streams(path: Path):
 TOLERANCES = (0.1, 0.2, 0.5)
 
 
+def record_splits(path: Path) -> dict[str, str]:
+    """``{record name as dataset_streams gives it: split}`` (empty when the folder has no ``split`` column)."""
+    meta = pd.read_csv(path / "metadata.csv")
+    if "split" not in meta:
+        return {}
+    names = meta["trace_name_original"] if "trace_name_original" in meta else pd.Series(map(str, meta.index))
+    return dict(zip(names.astype(str), meta["split"].astype(str)))
+
+
 def score(picks: list[tuple[str, UTCDateTime]], ref: dict, tolerance: float) -> dict:
     """Per phase: hit within each of ``TOLERANCES`` (best pick of that phase), its residual, and false picks
     (picks of the phase farther than ``tolerance`` from its reference, or with none)."""
@@ -307,12 +316,22 @@ def main():
         for label, fn in pickers.items():
             rows.append({"trace": name, "model": label, **score(fn(st), ref, args.tolerance)})
     table = pd.DataFrame(rows)
+    splits = record_splits(Path(args.dataset))
+    if splits:   # self-training (seiscontrast pseudo-label) uses the train split's records; the rest stay held out
+        table["split"] = table.trace.map(splits).where(lambda x: x == "train", "dev+test")
     summary = summarise(table)
     example = example_at_20_hz(pickers)
     print(f"real events from {args.dataset}; recall = share of TauP arrivals with a pick of that phase within "
           f"{', '.join(map(str, TOLERANCES))} s; MAE over picks within {args.tolerance} s; false = farther")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    by_split = {}
+    if splits:
+        print("the same by split (pick path only; self-training sees the train split's records, unlabelled):")
+        for part, t in table[table.model.str.endswith("pick path")].groupby("split"):
+            by_split[part] = summarise(t)
+            with pd.option_context("display.width", 200, "display.max_columns", 30):
+                print(f"{part}:\n" + by_split[part].to_string(float_format=lambda v: f"{v:.3f}"))
     lag = paired_lag(table, "seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path")
     print(f"our P picks minus PhaseNetLight's on the same records (pick path, {lag['records']} records with both "
           f"within 1 s of TauP): median {lag['median_s']:+.3f} s, quartiles {lag['q25_s']:+.3f} / {lag['q75_s']:+.3f} s")
@@ -329,7 +348,8 @@ def main():
     result = {"dataset": args.dataset, "model": args.model, "highpass_hz": ours.default_args.get("highpass"),
               "tolerance_s": args.tolerance,
               "summary": json.loads(summary.to_json(orient="index")), "obspy_example_20hz": example,
-              "P_lag_behind_phasenetlight": lag}
+              "P_lag_behind_phasenetlight": lag,
+              "summary_by_split": {k: json.loads(v.to_json(orient="index")) for k, v in by_split.items()}}
     check = args.catalog_check is not None
     if check:
         if args.catalog:

@@ -6,20 +6,24 @@
    synthetic traces, ObsPy's bundled real recordings and, when given, further real waveforms (``--real``),
 3. fine-tunes it on the synthetic picks (full schedule); both steps high-pass every trace at 0.5 Hz
    (``window.highpass``: real broadband records carry microseisms tens of times stronger than the synthetic ones),
-4. evaluates it on the synthetic test split (and, with ``--real-benchmark``, on real recordings side by side with
+4. with ``--self-train``, labels the real records given there with the picker's own confident,
+   augmentation-consistent picks (``seiscontrast pseudo-label``, their train split) and fine-tunes the picker
+   further on them next to the synthetic data (``--init-from``, ``data.repeats``),
+5. evaluates it on the synthetic test split (and, with ``--real-benchmark``, on real recordings side by side with
    PhaseNetLight-ETHZ and ObsPy's ar_pick) and writes the model and its card (JSON) into the package.
 
     python data_prep/train_default_model.py --work runs/default_model [--real ../shared/data/seisbench-dummy] \
         [--real-benchmark ../shared/data/seisbench-dummy] [--real-noise none] [--microseisms 3 100] \
         [--pretrain-set model.context.depths=[0,1,1]] [--finetune-set picker.head.hidden=8] [--nucleation 0.5] \
-        [--site-resonance 0.5] [--seed 1]
+        [--site-resonance 0.5] [--seed 1] [--self-train ../shared/data/seisbench-dummy]
 
 ``--real-noise none`` keeps the synthetic noise only; ``--microseisms`` sets the synthetic broadband stations'
 microseism / high-frequency noise ratios; ``--nucleation`` the share of synthetic events with a weak nucleation
 sub-event; ``--site-resonance`` the share of synthetic stations on a ringing soft layer; ``--seed`` the seed of the
 data, pretraining and fine-tuning (0 made the bundled model);
 ``--pretrain-set``/``--finetune-set`` add config overrides to those steps (after the recipe's own, so they win):
-the variants measured in the model card are runs of this script with them.
+the variants measured in the model card are runs of this script with them. ``--self-train`` (with
+``--self-train-repeats`` and ``--self-train-steps``) adds the self-training step on unlabelled real records.
 
 Steps whose output exists are skipped, so re-running with the same ``--work`` only evaluates and installs.
 """
@@ -98,6 +102,12 @@ def main() -> None:
                     "measures how much a run of the recipe varies)")
     ap.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining overrides")
     ap.add_argument("--finetune-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra fine-tuning overrides")
+    ap.add_argument("--self-train", nargs="*", default=[], metavar="FOLDER",
+                    help="SeisBench folders of unlabelled real records: pseudo-label their train split with the "
+                    "fine-tuned picker, then fine-tune it further on them next to the synthetic data")
+    ap.add_argument("--self-train-repeats", type=int, default=40, help="draws of each pseudo-labelled training "
+                    "split per epoch (data.repeats), against one of the synthetic one")
+    ap.add_argument("--self-train-steps", type=int, default=1000)
     ap.add_argument("--real-benchmark", metavar="FOLDER",
                     help="also run benchmarks/real_data_picks.py on this SeisBench folder and put its summary in the card")
     a = ap.parse_args()
@@ -122,6 +132,20 @@ def main() -> None:
               "trainer.val_every_n_steps=250", "trainer.checkpoint_every_n_steps=250",
               "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", "window.highpass=0.5",
               f"seed={a.seed}", *a.finetune_set])
+    if a.self_train:
+        pseudo = [work / f"pseudo_{k}" for k in range(len(a.self_train))]
+        for folder, out in zip(a.self_train, pseudo):
+            if not (out / "metadata.csv").is_file():
+                step(["pseudo-label", folder, "--out", str(out), "--model", str(ft / "picker.pt")])
+        teacher, ft = ft, work / "selftrain"
+        if not (ft / "picker.pt").is_file():
+            repeats = ",".join(["1"] + [str(a.self_train_repeats)] * len(pseudo))
+            step(["finetune", "--config", "configs/finetune_full.yaml", "--data", str(synth), *map(str, pseudo),
+                  "--out", str(ft), "--init-from", str(teacher / "picker.pt"), "--max-steps", str(a.self_train_steps),
+                  f"data.repeats=[{repeats}]", "optim.lr=5e-4", "optim.warmup_steps=50", "trainer.batch_size=16",
+                  "trainer.val_every_n_steps=250", "trainer.checkpoint_every_n_steps=250",
+                  "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", "window.highpass=0.5",
+                  f"seed={a.seed}"])
     ev = work / "evaluation"
     step(["evaluate", "--model", str(ft / "picker.pt"), "--data", str(synth), "--out", str(ev)])
     real = None
@@ -140,6 +164,7 @@ def main() -> None:
                     "recordings, " if a.real_noise == "obspy" else "synthetic noise only, ") +
                     f"{REALISTIC['accelerometer_fraction']:.0%} accelerometers, "
                     f"{REALISTIC['vertical_only_fraction']:.0%} vertical-only",
+                "self_training_data": [f"{f} (train split, pseudo-labelled)" for f in a.self_train],
                 "overrides": {"pretraining": a.pretrain_set, "finetuning": a.finetune_set},
                 "synthetic_test_metrics": json.loads((ev / "results.json").read_text())["test"]}
         if real is not None:

@@ -23,6 +23,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("pretrain", "seiscontrast.commands.pretrain", "self-supervised pretraining (wav2vec 2.0 objective)"),
     ("plot-pretrain", "seiscontrast.commands.plot_pretrain", "plot pretraining curves and codebook usage"),
     ("finetune", "seiscontrast.commands.finetune", "fine-tune a phase picker (or train a baseline)"),
+    ("pseudo-label", "seiscontrast.commands.pseudo_label",
+     "label real records with a picker's confident, augmentation-consistent picks (self-training)"),
     ("evaluate", "seiscontrast.commands.evaluate", "pick-benchmark evaluation on dev/test"),
     ("report", "seiscontrast.commands.report", "label-efficiency report: pretrained vs scratch vs PhaseNet"),
     ("pick", "seiscontrast.commands.pick", "pick P and S phases in miniSEED/ObsPy files"),

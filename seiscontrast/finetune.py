@@ -94,6 +94,9 @@ class FinetuneConfig:
         trainer: Lightning Trainer settings.
         pretrained: ``model.pt`` from ``seiscontrast pretrain`` (its model config replaces ``picker.model``);
             ``None`` trains from random weights.
+        init_from: a picker file (``picker.pt``) the run starts from instead: its picker config replaces
+            ``picker`` and all its weights are loaded (more training on new data, e.g. self-training on
+            pseudo-labelled records, :mod:`~seiscontrast.pseudo_labels`).
         seed: seed of everything (weights, data order, windows).
     """
 
@@ -106,7 +109,12 @@ class FinetuneConfig:
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(batch_size=16, val_every_n_steps=100,
                                                                        checkpoint_every_n_steps=100))
     pretrained: str | None = None
+    init_from: str | None = None
     seed: int = 0
+
+    def __post_init__(self):
+        if self.pretrained and self.init_from:
+            raise ValueError("give either pretrained (a backbone) or init_from (a picker), not both")
 
 
 def picking_loss(out: PickerOutput, labels: torch.Tensor, detections: torch.Tensor | None,
@@ -128,9 +136,16 @@ class PickingData(WindowDataModule):
     def datasets(self):
         cfg = self.cfg
         data = open_datasets(cfg.data.sources, cfg.window, cfg.data.missing_components, cfg.data.cache)
-        train = picking_generator(split(data, "train", cfg.data), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
         dev = picking_generator(split(data, "dev"), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
-        return train, dev
+        if not cfg.data.repeats:
+            return picking_generator(split(data, "train", cfg.data), cfg.window, cfg.labels.sigma,
+                                     cfg.labels.noise_share), dev
+        if len(cfg.data.repeats) != len(cfg.data.sources):
+            raise ValueError(f"data.repeats has {len(cfg.data.repeats)} numbers for {len(cfg.data.sources)} sources")
+        parts = data.datasets if len(cfg.data.sources) > 1 else [data]
+        trains = [picking_generator(split(d, "train", cfg.data), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
+                  for d in parts]
+        return torch.utils.data.ConcatDataset([g for g, r in zip(trains, cfg.data.repeats) for _ in range(r)]), dev
 
 
 class PickerModule(TrainingModule):
@@ -188,7 +203,13 @@ def load_pretrained_into(cfg: FinetuneConfig, module: PickerModule) -> None:
 
 
 def resolve_pretrained(cfg: FinetuneConfig) -> FinetuneConfig:
-    """Take the backbone config from the pretrained model file, so the weights fit."""
+    """Take the backbone config from the pretrained model file (or the picker config from ``init_from``), so
+    the weights fit."""
+    if cfg.init_from:
+        spec = read_model_file(cfg.init_from)[0]
+        if spec.kind != "picker":
+            raise ValueError(f"{cfg.init_from} is a {spec.kind} model, not a picker (init_from needs picker.pt)")
+        cfg.picker = spec.picker
     if cfg.pretrained:
         spec = read_model_file(cfg.pretrained)[0]
         if spec.kind != "pretrained":
@@ -207,8 +228,11 @@ def run_finetuning(cfg: FinetuneConfig, out_dir: str | Path, resume: bool = Fals
     data.setup("fit")
     if cfg.pretrained and not resume:
         load_pretrained_into(cfg, module)
+    if cfg.init_from and not resume:
+        module.net.load_state_dict(read_model_file(cfg.init_from)[1])
     log.info("fine-tuning %s (%s schedule, %s) on %d training traces for %d steps", cfg.picker.arch,
-             cfg.schedule.name, "pretrained" if cfg.pretrained else "random init", len(data.train_set),
+             cfg.schedule.name, "pretrained" if cfg.pretrained else f"from {cfg.init_from}" if cfg.init_from
+             else "random init", len(data.train_set),
              cfg.optim.max_steps)
     trainer = fit(module, data, out, last if resume else None, progress, monitor="val/loss", mode="min")
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

@@ -240,3 +240,42 @@ def test_unfrozen_parts_train_identically_under_ddp(synth_dir, tmp_path):
     for key in encoder:
         assert torch.equal(r0["after"][key], r1["after"][key]), key
     assert any(not torch.equal(r0["after"][k], r0["before"][k]) for k in encoder)
+
+
+def test_init_from_a_picker_starts_from_its_network_and_weights(finetuned, synth_dir, tmp_path):
+    """More training of a fine-tuned picker (self-training): with lr 0 the result is the picker it started from,
+    and ``data.repeats`` draws a source's training split that many times per epoch."""
+    from seiscontrast.checkpoints import load_model, read_model_file
+    from seiscontrast.finetune import PickingData
+
+    cfg = ft_config(synth_dir, f"init_from='{finetuned}'", "optim.max_steps=2", "optim.lr=0.0", "picker.head.hidden=4",
+                    f"data.sources=['{synth_dir}','{synth_dir}']", "data.repeats=[1,2]")
+    out = run_finetuning(cfg, tmp_path / "again", progress=False)
+    teacher, student = read_model_file(finetuned), read_model_file(out)
+    assert student[0].picker == teacher[0].picker          # the network is the picker's, not the config's head
+    for k, v in teacher[1].items():
+        torch.testing.assert_close(student[1][k], v)
+    assert torch.load(out, weights_only=True)["config"]["init_from"] == str(finetuned)
+    data = PickingData(cfg)
+    data.setup("fit")
+    n_train = len(open_dataset(synth_dir, cfg.window).train())
+    assert len(data.train_set) == 3 * n_train
+    assert load_model(out, kind="picker")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["pretrained='x.pt'", "init_from='y.pt'"], "either pretrained"),
+    (["data.repeats=[0]"], "repeats must be whole numbers"),
+])
+def test_init_from_and_repeats_reject_bad_settings(synth_dir, extra, message):
+    with pytest.raises(ValueError, match=message):
+        ft_config(synth_dir, *extra)
+
+
+def test_init_from_needs_a_picker_and_repeats_one_number_per_source(pretrained, synth_dir, tmp_path):
+    from seiscontrast.finetune import PickingData
+
+    with pytest.raises(ValueError, match="not a picker"):
+        run_finetuning(ft_config(synth_dir, f"init_from='{pretrained}'"), tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match="2 numbers for 1 sources"):
+        PickingData(ft_config(synth_dir, "data.repeats=[1,2]")).setup("fit")

@@ -6,6 +6,8 @@ Examples::
         --pretrained runs/tiny/model.pt --fraction 0.05
     seiscontrast finetune --config configs/finetune_full.yaml --data ETHZ --out runs/scratch    # no pretraining
     seiscontrast finetune --config configs/finetune_phasenet.yaml --data ETHZ --out runs/phasenet
+    seiscontrast finetune --config configs/finetune_full.yaml --data synth_ds pseudo_ds --out runs/self \
+        --init-from runs/ft/picker.pt "data.repeats=[1,20]"        # self-training (seiscontrast pseudo-label)
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", help="SeisBench dataset names or SeisBench-format folders with picks")
     p.add_argument("--out", required=True, help="run folder (config, metrics.csv, checkpoints, picker.pt)")
     p.add_argument("--pretrained", help="model.pt from `seiscontrast pretrain` (omit: random initialisation)")
+    p.add_argument("--init-from", help="picker.pt to continue training from (its network and weights), e.g. "
+                   "on synthetic plus pseudo-labelled real data (`seiscontrast pseudo-label`)")
     p.add_argument("--fraction", type=float, help="share of the training split to use (block-wise, nested)")
     p.add_argument("--schedule", choices=["full", "frozen", "freeze_then_unfreeze", "gradual"],
                    help="freeze/unfreeze schedule (overrides schedule.name)")

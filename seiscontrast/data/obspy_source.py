@@ -37,11 +37,13 @@ class InputReport:
     ``errors``: input skipped entirely; ``warnings``: input not used as recorded (samples lost or replaced, no
     signal, channel skipped); ``notes``: the documented handling of ordinary archives (resampling, short gaps
     zero-filled and masked, absent components). Errors and warnings make the CLI's exit status non-zero.
+    ``log_notes``: also log each note (at INFO); off where the same records are prepared many times.
     """
 
     errors: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    log_notes: bool = True
 
     def error(self, source, message: str) -> None:
         """Record (and log) an input that could not be used."""
@@ -56,7 +58,8 @@ class InputReport:
     def note(self, source, message: str) -> None:
         """Record (and log) a fix applied to an input."""
         self.notes.append((str(source), message))
-        log.info("%s: %s", source, message)
+        if self.log_notes:
+            log.info("%s: %s", source, message)
 
     @property
     def failed_sources(self) -> list[str]:

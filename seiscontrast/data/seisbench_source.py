@@ -43,6 +43,9 @@ class DatasetConfig:
             order, so that for one seed a smaller count is always a subset of a larger count or fraction.
         missing_components: how SeisBench fills absent channels (``pad`` zeros, ``copy`` another channel).
         cache: SeisBench waveform cache (``None``, ``"trace"`` or ``"full"``).
+        repeats: for picking, how often each source's training split is drawn per epoch (one number per source,
+            e.g. ``[1, 20]``): a small real set (such as pseudo-labelled records) then makes a chosen share of the
+            training windows next to a large synthetic one; each draw cuts a new random window. Empty: once each.
     """
 
     sources: list[str] = field(default_factory=list)
@@ -52,8 +55,11 @@ class DatasetConfig:
     max_traces: int | None = None
     missing_components: str = "pad"
     cache: str | None = None
+    repeats: list[int] = field(default_factory=list)
 
     def __post_init__(self):
+        if any(int(r) != r or r < 1 for r in self.repeats):
+            raise ValueError(f"repeats must be whole numbers >= 1 (one per source), got {self.repeats}")
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
         if self.max_traces is not None and self.max_traces < 1:
