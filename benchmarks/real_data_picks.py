@@ -48,6 +48,7 @@ from seiscontrast.data.windows import WindowConfig, highpass
 from seiscontrast.pick import PickSettings, annotate_record
 from seiscontrast.pick_metrics import taup_onsets
 from seiscontrast.picker import load_picker_model
+from seiscontrast.pseudo_labels import dataset_streams as package_streams
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,21 +56,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def dataset_streams(path: Path):
     """Yield ``(trace_name, Stream, reference {phase: UTCDateTime})`` for each trace of a SeisBench folder."""
     ds = sbd.WaveformDataset(path, component_order="ZNE", sampling_rate=None)
-    fs = float(ds.data_format.get("sampling_rate", 20)) if hasattr(ds, "data_format") else 20.0
     taup = TauPyModel("iasp91")
-    for i, row in ds.metadata.iterrows():
-        wf = ds.get_waveforms(i)
-        start = UTCDateTime(row.trace_start_time)
-        rate = row.get("trace_sampling_rate_hz", np.nan)
-        rate = float(rate) if np.isfinite(rate) else fs
-        st = obspy.Stream()
-        for c, comp in enumerate("ZNE"):
-            tr = obspy.Trace(wf[c].astype(np.float32))
-            tr.stats.update(dict(network=row.station_network_code, station=row.station_code, channel=f"BH{comp}",
-                                 sampling_rate=rate, starttime=start))
-            st += tr
+    for i, (row, st) in enumerate(package_streams(ds)):
         # the traces start at the origin time (see the dataset description)
-        ref = {phase: times[0] for phase, times in taup_onsets(row, start, taup).items() if times}
+        ref = {phase: times[0] for phase, times in taup_onsets(row, st[0].stats.starttime, taup).items() if times}
         yield row.get("trace_name_original", str(i)), st, ref
 
 

@@ -144,13 +144,21 @@ def consensus(runs: dict[str, list], cfg: PseudoLabelConfig) -> tuple[dict[str, 
     return labels, "kept"
 
 
+def band_code(rate: float) -> str:
+    """SEED band code of a broadband channel recorded at ``rate`` Hz (H from 80 Hz, B from 10 Hz, M from 1 Hz)."""
+    return "H" if rate >= 80 else "B" if rate >= 10 else "M" if rate >= 1 else "L"
+
+
 def dataset_streams(dataset: sbd.WaveformDataset):
-    """Yield ``(row, Z/N/E Stream at the recorded rate)`` per trace of a SeisBench dataset."""
+    """Yield ``(row, Z/N/E Stream at the recorded rate)`` per trace of a SeisBench dataset. Channel codes are
+    the metadata's ``trace_channel`` where it has one, else a broadband code for the rate (``BHZ`` at 20 Hz)."""
     fs = float(dataset.data_format.get("sampling_rate", np.nan) or np.nan)
     for i, row in dataset.metadata.iterrows():
         rate = float(row.get("trace_sampling_rate_hz", fs))
         if not np.isfinite(rate):
             raise ValueError(f"trace {row.get('trace_name', i)}: no sampling rate (trace_sampling_rate_hz)")
+        channel = row.get("trace_channel")
+        band = channel[:2] if isinstance(channel, str) and len(channel) >= 2 else band_code(rate) + "H"
         wf = dataset.get_waveforms(i)
         st = obspy.Stream()
         for c, comp in enumerate(dataset.component_order):
@@ -158,7 +166,7 @@ def dataset_streams(dataset: sbd.WaveformDataset):
             tr.stats.update(dict(network=str(row.get("station_network_code", "XX")),
                                  station=str(row.get("station_code", f"R{i:05d}")),
                                  location=str(row.get("station_location_code", "") or ""),
-                                 channel=f"HH{comp}", sampling_rate=rate, starttime=UTCDateTime(row.trace_start_time)))
+                                 channel=band + comp, sampling_rate=rate, starttime=UTCDateTime(row.trace_start_time)))
             st += tr
         yield row, st
 

@@ -146,3 +146,12 @@ def test_an_empty_split_is_an_error_before_anything_is_written(unlabelled_record
     with pytest.raises(ValueError, match="no traces in the split"):
         write_pseudo_labels(load_picker_model("default"), folder, tmp_path / "x", splits=("test",), progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_records_get_channel_codes_for_their_rate(unlabelled_records):
+    from seiscontrast.pseudo_labels import band_code, dataset_streams
+
+    assert [band_code(r) for r in (200.0, 100.0, 40.0, 20.0, 5.0, 0.5)] == ["H", "H", "B", "B", "M", "L"]
+    ds = sbd.WaveformDataset(unlabelled_records[0], sampling_rate=None, component_order="ZNE")
+    channels = [[tr.stats.channel for tr in st] for _, st in dataset_streams(ds)]
+    assert channels[:2] == [["HHZ", "HHN", "HHE"], ["BHZ", "BHN", "BHE"]]

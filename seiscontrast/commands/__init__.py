@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 #: command-line flags that stand for config keys (flags a command does not have are skipped)
-FLAG_KEYS = (("pretrained", "pretrained"), ("init_from", "init_from"), ("fraction", "data.fraction"), ("schedule", "schedule.name"),
-             ("max_steps", "optim.max_steps"), ("seed", "seed"))
+FLAG_KEYS = (("pretrained", "pretrained"), ("init_from", "init_from"), ("fraction", "data.fraction"),
+             ("schedule", "schedule.name"), ("max_steps", "optim.max_steps"), ("seed", "seed"))
 
 
 def configs_and_overrides(args: argparse.Namespace) -> tuple[list[str], list[str]]:
