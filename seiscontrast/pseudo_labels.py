@@ -27,6 +27,7 @@ import seisbench.models as sbm
 from obspy import UTCDateTime
 
 from .data.obspy_source import InputReport, station_key, station_record
+from .data.seisbench_source import open_dataset
 from .data.windows import WindowConfig, highpass
 from .logs import get_logger, progress_bar
 from .pick import PickSettings, annotate_record
@@ -174,13 +175,13 @@ def dataset_streams(dataset: sbd.WaveformDataset):
 def write_pseudo_labels(model: sbm.WaveformModel, source: str | Path, out_dir: str | Path,
                         cfg: PseudoLabelConfig | None = None, splits: tuple[str, ...] = ("train",),
                         progress: bool = True) -> pd.DataFrame:
-    """Pseudo-label the records of ``splits`` of the SeisBench folder ``source`` into the folder ``out_dir``;
-    returns (and writes as ``pseudo_labels.csv``) one row per record with its labels and the decision."""
+    """Pseudo-label the records of ``splits`` of ``source`` (a SeisBench folder or dataset name) into the folder
+    ``out_dir``; returns (and writes as ``pseudo_labels.csv``) one row per record with its labels and the decision."""
     cfg = cfg or PseudoLabelConfig()
     out = Path(out_dir)
     if (out / "metadata.csv").exists():
         raise FileExistsError(f"{out} already holds a data set (metadata.csv); choose another folder")
-    data = sbd.WaveformDataset(source, sampling_rate=None, component_order="ZNE", dimension_order="NCW")
+    data = open_dataset(source, WindowConfig(components="ZNE"), resample=False)   # at the recorded rates
     data = data.filter(data.metadata["split"].isin(splits), inplace=False) if "split" in data.metadata else data
     if len(data) == 0:
         raise ValueError(f"{source}: no traces in the split(s) {', '.join(splits)}")

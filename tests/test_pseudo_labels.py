@@ -146,6 +146,8 @@ def test_an_empty_split_is_an_error_before_anything_is_written(unlabelled_record
     with pytest.raises(ValueError, match="no traces in the split"):
         write_pseudo_labels(load_picker_model("default"), folder, tmp_path / "x", splits=("test",), progress=False)
     assert not (tmp_path / "x").exists()
+    with pytest.raises(ValueError, match="neither a folder nor a SeisBench dataset class"):
+        write_pseudo_labels(load_picker_model("default"), tmp_path / "missing", tmp_path / "y", progress=False)
 
 
 def test_records_get_channel_codes_for_their_rate(unlabelled_records):

@@ -14,7 +14,8 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    p.add_argument("data", help="SeisBench-format folder of real records (e.g. from `seiscontrast convert`)")
+    p.add_argument("data", help="real records: a SeisBench-format folder (e.g. from `seiscontrast convert`) or a "
+                   "SeisBench dataset name")
     p.add_argument("--out", required=True, help="new SeisBench folder for the labelled records (+ pseudo_labels.csv)")
     p.add_argument("--model", default="default", help="the teacher: picker.pt, 'default' or seisbench:NAME:WEIGHTS")
     p.add_argument("--splits", nargs="+", default=["train"], help="which splits of DATA to label")
