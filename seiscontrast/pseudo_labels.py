@@ -48,7 +48,7 @@ class PseudoLabelConfig:
     window_shift: seconds by which the windows of ``shifted_windows`` are moved against the plain run's grid.
     noise: std of the white noise ``noise`` adds, relative to each channel's noise level above 1 Hz
         (:func:`noise_level`): 0.5 raises that level by about 1 dB.
-    seed: seed of that noise.
+    seed: seed of that noise (with each record's start time, so that every record gets its own).
     """
 
     min_probability: float = 0.5
@@ -87,7 +87,7 @@ def augment(st: obspy.Stream, name: str, cfg: PseudoLabelConfig) -> obspy.Stream
         n, e = st.select(component="N")[0], st.select(component="E")[0]
         n.data, e.data = e.data.copy(), n.data.copy()
     elif name == "noise":
-        rng = np.random.default_rng(cfg.seed)
+        rng = np.random.default_rng([cfg.seed, abs(st[0].stats.starttime.ns)])   # its own noise per record
         data = np.stack([tr.data for tr in st])
         level = noise_level(data, st[0].stats.sampling_rate)
         for tr, lv in zip(st, level):
@@ -108,6 +108,9 @@ def run_picks(model: sbm.WaveformModel, st: obspy.Stream, cfg: PseudoLabelConfig
         s = run_st[0].stats
         rec = station_record(station_key(s.network, s.station, s.location, s.channel), run_st, window,
                              InputReport(log_notes=False))
+        if rec is None:   # nothing usable in the record: no picks
+            runs[name] = []
+            continue
         anchor = rec.start - cfg.window_shift if name == "shifted_windows" else None
         runs[name] = [(p.phase, p.peak_time, float(p.peak_value))
                       for p in annotate_record(model, rec, settings, anchor)[1]]

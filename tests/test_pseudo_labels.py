@@ -157,3 +157,14 @@ def test_records_get_channel_codes_for_their_rate(unlabelled_records):
     ds = sbd.WaveformDataset(unlabelled_records[0], sampling_rate=None, component_order="ZNE")
     channels = [[tr.stats.channel for tr in st] for _, st in dataset_streams(ds)]
     assert channels[:2] == [["HHZ", "HHN", "HHE"], ["BHZ", "BHN", "BHE"]]
+
+
+def test_a_silent_record_gets_no_labels():
+    from seiscontrast.pseudo_labels import run_picks
+
+    st = _stream()
+    for tr in st:
+        tr.data[:] = 0.0
+    runs = run_picks(load_picker_model("default"), st, PseudoLabelConfig())
+    assert set(runs) == {"plain", *AUGMENTATIONS} and not any(runs.values())
+    assert consensus(runs, PseudoLabelConfig()) == ({}, "no consistent P or S")
