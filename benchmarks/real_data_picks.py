@@ -306,9 +306,6 @@ def main():
         for label, fn in pickers.items():
             rows.append({"trace": name, "model": label, **score(fn(st), ref, args.tolerance)})
     table = pd.DataFrame(rows)
-    splits = record_splits(Path(args.dataset))
-    if splits:   # self-training (seiscontrast pseudo-label) uses the train split's records; the rest stay held out
-        table["split"] = table.trace.map(splits).where(lambda x: x == "train", "dev+test")
     summary = summarise(table)
     example = example_at_20_hz(pickers)
     print(f"real events from {args.dataset}; recall = share of TauP arrivals with a pick of that phase within "
@@ -316,7 +313,9 @@ def main():
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
     by_split = {}
-    if splits:
+    splits = record_splits(Path(args.dataset))
+    if splits:   # self-training (seiscontrast pseudo-label) uses the train split's records; the rest stay held out
+        table["split"] = table.trace.map(splits).where(lambda x: x == "train", "dev+test")
         print("the same by split (pick path only; self-training sees the train split's records, unlabelled):")
         for part, t in table[table.model.str.endswith("pick path")].groupby("split"):
             by_split[part] = summarise(t)

@@ -125,13 +125,14 @@ def main() -> None:
               "optim.warmup_steps=50", "trainer.batch_size=16", "trainer.val_every_n_steps=200", "window.highpass=0.5",
               f"seed={a.seed}", *a.pretrain_set])
     ft = work / "finetune"
+    # what every fine-tuning run of the recipe shares (the first run and the self-training run)
+    finetuning = ["--config", "configs/finetune_full.yaml", "trainer.batch_size=16", "trainer.val_every_n_steps=250",
+                  "trainer.checkpoint_every_n_steps=250", "trainer.limit_val_batches=20",
+                  "schedule.backbone_lr_mult=0.5", "window.highpass=0.5", f"seed={a.seed}"]
     if not (ft / "picker.pt").is_file():
-        step(["finetune", "--config", "configs/finetune_full.yaml", "--data", str(synth), "--out", str(ft),
-              "--pretrained", str(pre / "model.pt"), "--max-steps", str(a.finetune_steps),
-              "picker.head.hidden=16", "optim.lr=2e-3", "optim.warmup_steps=100", "trainer.batch_size=16",
-              "trainer.val_every_n_steps=250", "trainer.checkpoint_every_n_steps=250",
-              "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", "window.highpass=0.5",
-              f"seed={a.seed}", *a.finetune_set])
+        step(["finetune", *finetuning, "--data", str(synth), "--out", str(ft), "--pretrained", str(pre / "model.pt"),
+              "--max-steps", str(a.finetune_steps), "picker.head.hidden=16", "optim.lr=2e-3",
+              "optim.warmup_steps=100", *a.finetune_set])
     if a.self_train:
         pseudo = [work / f"pseudo_{k}" for k in range(len(a.self_train))]
         for folder, out in zip(a.self_train, pseudo):
@@ -140,12 +141,9 @@ def main() -> None:
         teacher, ft = ft, work / "selftrain"
         if not (ft / "picker.pt").is_file():
             repeats = ",".join(["1"] + [str(a.self_train_repeats)] * len(pseudo))
-            step(["finetune", "--config", "configs/finetune_full.yaml", "--data", str(synth), *map(str, pseudo),
-                  "--out", str(ft), "--init-from", str(teacher / "picker.pt"), "--max-steps", str(a.self_train_steps),
-                  f"data.repeats=[{repeats}]", "optim.lr=5e-4", "optim.warmup_steps=50", "trainer.batch_size=16",
-                  "trainer.val_every_n_steps=250", "trainer.checkpoint_every_n_steps=250",
-                  "trainer.limit_val_batches=20", "schedule.backbone_lr_mult=0.5", "window.highpass=0.5",
-                  f"seed={a.seed}"])
+            step(["finetune", *finetuning, "--data", str(synth), *map(str, pseudo), "--out", str(ft),
+                  "--init-from", str(teacher / "picker.pt"), "--max-steps", str(a.self_train_steps),
+                  f"data.repeats=[{repeats}]", "optim.lr=5e-4", "optim.warmup_steps=50"])
     ev = work / "evaluation"
     step(["evaluate", "--model", str(ft / "picker.pt"), "--data", str(synth), "--out", str(ev)])
     real = None

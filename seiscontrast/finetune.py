@@ -136,15 +136,17 @@ class PickingData(WindowDataModule):
     def datasets(self):
         cfg = self.cfg
         data = open_datasets(cfg.data.sources, cfg.window, cfg.data.missing_components, cfg.data.cache)
-        dev = picking_generator(split(data, "dev"), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
+
+        def windows(part):
+            return picking_generator(part, cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
+
+        dev = windows(split(data, "dev"))
         if not cfg.data.repeats:
-            return picking_generator(split(data, "train", cfg.data), cfg.window, cfg.labels.sigma,
-                                     cfg.labels.noise_share), dev
+            return windows(split(data, "train", cfg.data)), dev
         if len(cfg.data.repeats) != len(cfg.data.sources):
             raise ValueError(f"data.repeats has {len(cfg.data.repeats)} numbers for {len(cfg.data.sources)} sources")
         parts = data.datasets if len(cfg.data.sources) > 1 else [data]
-        trains = [picking_generator(split(d, "train", cfg.data), cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
-                  for d in parts]
+        trains = [windows(split(d, "train", cfg.data)) for d in parts]
         return torch.utils.data.ConcatDataset([g for g, r in zip(trains, cfg.data.repeats) for _ in range(r)]), dev
 
 

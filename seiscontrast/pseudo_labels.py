@@ -102,12 +102,12 @@ def run_picks(model: sbm.WaveformModel, st: obspy.Stream, cfg: PseudoLabelConfig
     through the ``seiscontrast pick`` path (resampling, cleaning, windows on a time grid)."""
     window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
     settings = PickSettings()
+    key = station_key(st[0].stats.network, st[0].stats.station, st[0].stats.location, st[0].stats.channel)
+    plain = station_record(key, st.copy(), window, InputReport(log_notes=False))
     runs = {}
     for name in ("plain", *AUGMENTATIONS):
-        run_st = augment(st, name, cfg) if name != "plain" else st.copy()
-        s = run_st[0].stats
-        rec = station_record(station_key(s.network, s.station, s.location, s.channel), run_st, window,
-                             InputReport(log_notes=False))
+        rec = plain if name in ("plain", "shifted_windows") else station_record(
+            key, augment(st, name, cfg), window, InputReport(log_notes=False))
         if rec is None:   # nothing usable in the record: no picks
             runs[name] = []
             continue
