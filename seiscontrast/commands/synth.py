@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of events that start with a weak nucleation sub-event before the main release")
     p.add_argument("--site-resonance", type=float, default=0.0, metavar="FRACTION",
                    help="share of stations on a soft surface layer that makes every arrival ring")
+    p.add_argument("--linear-phase", type=float, default=0.0, metavar="FRACTION",
+                   help="share of recordings whose digitiser anti-alias filter is linear-phase (as most modern "
+                        "digitisers' are: onsets ring before the arrival) instead of minimum-phase")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
 
 
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(n_traces=args.n_traces, seed=args.seed, noise_fraction=args.noise_fraction,
                       real_noise_fraction=args.real_noise_fraction, broadband_microseisms=list(args.microseisms),
                       nucleation_fraction=args.nucleation, site_resonance_fraction=args.site_resonance,
+                      linear_phase_fraction=args.linear_phase,
                       **(REALISTIC if args.realistic else {}))
     out = Path(args.out_dir)
     if (out / "metadata.csv").exists():

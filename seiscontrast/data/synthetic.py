@@ -19,7 +19,8 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
   random radiation pattern (S/P ratio 1.5–10, occasionally P-dominant); random first-motion polarity.
 * **Instrument**: broadband (flat velocity), short-period (1–4.5 Hz geophone) or accelerometer (flat
   acceleration, ``HN``), plus the anti-alias filter of an original recording rate of 20, 40, 50, 100 or 200 Hz
-  (all traces are stored at 100 Hz, as the models see them).
+  (all traces are stored at 100 Hz, as the models see them): minimum-phase, or optionally
+  (``linear_phase_fraction``) linear-phase, ringing before a sharp onset as well as after it.
 * **Noise**: coloured background (power law), secondary microseism peak (0.12–0.3 Hz, stronger on the
   horizontals), cultural noise band, instrument self-noise, slow amplitude modulation, and now and then
   noise bursts, spikes, telemetry gaps (zeros), DC offsets/trends and clipping. The SNR spans ~0.3 to >1000.
@@ -82,6 +83,9 @@ class SynthConfig:
     ``site_resonance_fraction`` of the stations sit on a soft surface layer (:func:`site_reverberations`): each
     phase arrives, then rings at the layer's resonance (S fundamental 1–25 Hz, P higher), so that on a resonant
     site the first swing is often not the largest, as on many real records; the picks stay at the first arrival.
+    ``linear_phase_fraction`` of the recordings pass a linear-phase (zero-phase) anti-alias filter, as most
+    modern digitisers' FIR decimation filters are, instead of a minimum-phase one: a sharp onset then rings
+    *before* the arrival, at the original rate's Nyquist, as on real records; the picks stay at the arrival.
     """
 
     n_traces: int = 1000
@@ -103,6 +107,7 @@ class SynthConfig:
     broadband_microseisms: list[float] = field(default_factory=lambda: list(MICROSEISMS))
     nucleation_fraction: float = 0.0
     site_resonance_fraction: float = 0.0
+    linear_phase_fraction: float = 0.0
 
     def __post_init__(self):
         if self.n_traces < 1:
@@ -110,7 +115,7 @@ class SynthConfig:
         if abs(sum(self.split_fractions) - 1) > 1e-6 or len(self.split_fractions) != 3:
             raise ValueError(f"split_fractions must be three numbers summing to 1, got {self.split_fractions}")
         for name in ("accelerometer_fraction", "vertical_only_fraction", "real_noise_fraction", "noise_fraction",
-                     "nucleation_fraction", "site_resonance_fraction"):
+                     "nucleation_fraction", "site_resonance_fraction", "linear_phase_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         lo, hi = self.broadband_microseisms
@@ -153,9 +158,10 @@ def causal_filter(amplitude_fn, fs: float, length: int, n_fft: int = 1 << 14) ->
     return h
 
 
-def instrument_amplitude(freqs: np.ndarray, inst: dict, fs: float) -> np.ndarray:
+def instrument_amplitude(freqs: np.ndarray, inst: dict, fs: float, anti_alias: bool = True) -> np.ndarray:
     """Amplitude response to ground velocity: flat (broadband), a damped geophone (short-period), or rising with
-    frequency (accelerometer: flat to acceleration); times a digitiser anti-alias filter."""
+    frequency (accelerometer: flat to acceleration); times the digitiser's anti-alias filter unless
+    ``anti_alias`` is false (a linear-phase digitiser: :func:`anti_alias_amplitude` is applied separately)."""
     resp = np.ones_like(freqs)
     if inst["type"] == "accelerometer":
         resp = freqs.copy()
@@ -165,9 +171,23 @@ def instrument_amplitude(freqs: np.ndarray, inst: dict, fs: float) -> np.ndarray
     else:  # broadband: roll-off below ~1/120 Hz
         x = freqs * 120.0
         resp = x**2 / np.sqrt((1 - x**2) ** 2 + (2 * 0.707 * x) ** 2)
-    # digitiser anti-alias filter of the original recording rate (data recorded at 20 Hz and resampled to 100 Hz
-    # have nothing above ~8 Hz)
-    return resp / (1 + (freqs / (0.42 * min(fs, inst.get("rate", fs)))) ** 12)
+    return resp * anti_alias_amplitude(freqs, inst, fs) if anti_alias else resp
+
+
+def anti_alias_amplitude(freqs: np.ndarray, inst: dict, fs: float) -> np.ndarray:
+    """The digitiser's anti-alias filter at the original recording rate (data recorded at 20 Hz and resampled to
+    100 Hz have nothing above ~8 Hz)."""
+    return 1 / (1 + (freqs / (0.42 * min(fs, inst.get("rate", fs)))) ** 12)
+
+
+def zero_phase(x: np.ndarray, amplitude_fn, fs: float, pad: int) -> np.ndarray:
+    """``x`` (last axis) through the zero-phase filter with amplitude spectrum ``amplitude_fn(freqs)``: a
+    symmetric response, so a sharp filter rings before an onset as after it (zero-padded by ``pad`` samples at
+    each end against wrap-around)."""
+    n = x.shape[-1]
+    n_fft = 1 << int(math.ceil(math.log2(n + 2 * pad)))
+    spec = np.fft.rfft(x, n_fft, axis=-1) * amplitude_fn(np.fft.rfftfreq(n_fft, 1 / fs))
+    return np.fft.irfft(spec, n_fft, axis=-1)[..., :n]
 
 
 def phase_amplitude(freqs, fc, travel_time, q0, eta, kappa):
@@ -264,11 +284,15 @@ def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kap
     s_onset = p_onset + int(round((ts - tp) * fs))
     h_len = int(20 * fs)
 
+    linear = inst.get("linear_phase", False)
+
     def filtered(exc, fc, t_travel, q0):
         def amp(freqs):
             return (phase_amplitude(freqs, fc, t_travel, q0, ev["eta"], kappa)
-                    * instrument_amplitude(freqs, inst, fs))
-        return fftconvolve(exc, causal_filter(amp, fs, h_len)[None, :], axes=-1)[:, :n]
+                    * instrument_amplitude(freqs, inst, fs, anti_alias=not linear))
+        out = fftconvolve(exc, causal_filter(amp, fs, h_len)[None, :], axes=-1)[:, :n]
+        # a linear-phase digitiser filter (most modern ones) is symmetric: its ringing precedes the onset
+        return zero_phase(out, lambda f: anti_alias_amplitude(f, inst, fs), fs, int(2 * fs)) if linear else out
 
     ci, si = math.cos(ev["inc_p"]), math.sin(ev["inc_p"])
     d = ev["direct_p"] * ev["polarity"]
@@ -432,6 +456,10 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
             events.append(("2", int(rng.uniform(0.0, cfg.trace_duration - 2.0) * fs)))
     nucleation_rng = np.random.default_rng([cfg.seed, index, 1])   # its own stream: every other draw unchanged
     site_rng = np.random.default_rng([cfg.seed, index, 2])         # the same for the site
+    if np.random.default_rng([cfg.seed, index, 3]).random() < cfg.linear_phase_fraction:
+        inst = {**inst, "linear_phase": True}
+    if cfg.linear_phase_fraction:
+        meta["trace_digitiser_filter"] = "linear-phase" if inst.get("linear_phase") else "minimum-phase"
     site = draw_site(site_rng, fs) if site_rng.random() < cfg.site_resonance_fraction else None
     if cfg.site_resonance_fraction:
         meta["station_site_f0_hz"] = site["f0_s"] if site else 0.0
