@@ -85,7 +85,7 @@ class SynthConfig:
     site the first swing is often not the largest, as on many real records; the picks stay at the first arrival.
     ``linear_phase_fraction`` of the recordings pass a linear-phase (zero-phase) anti-alias filter, as most
     modern digitisers' FIR decimation filters are, instead of a minimum-phase one: a sharp onset then rings
-    *before* the arrival, at the original rate's Nyquist, as on real records; the picks stay at the arrival.
+    *before* the arrival, near the original rate's Nyquist frequency, as on real records; the picks stay at the arrival.
     """
 
     n_traces: int = 1000
@@ -182,8 +182,8 @@ def anti_alias_amplitude(freqs: np.ndarray, inst: dict, fs: float) -> np.ndarray
 
 def zero_phase(x: np.ndarray, amplitude_fn, fs: float, pad: int) -> np.ndarray:
     """``x`` (last axis) through the zero-phase filter with amplitude spectrum ``amplitude_fn(freqs)``: a
-    symmetric response, so a sharp filter rings before an onset as after it (zero-padded by ``pad`` samples at
-    each end against wrap-around)."""
+    symmetric response, so a sharp filter rings before an onset as after it. The FFT length leaves room for ``pad``
+    samples of ringing past either end of ``x``, so nothing wraps around into it."""
     n = x.shape[-1]
     n_fft = 1 << int(math.ceil(math.log2(n + 2 * pad)))
     spec = np.fft.rfft(x, n_fft, axis=-1) * amplitude_fn(np.fft.rfftfreq(n_fft, 1 / fs))
