@@ -43,9 +43,9 @@ import seisbench.models as sbm
 from obspy import UTCDateTime
 from obspy.taup import TauPyModel
 
-from seiscontrast.data.obspy_source import InputReport, station_key, station_record
-from seiscontrast.data.windows import WindowConfig, highpass
-from seiscontrast.pick import PickSettings, annotate_record
+from seiscontrast.data.obspy_source import InputReport
+from seiscontrast.data.windows import highpass
+from seiscontrast.pick import PickSettings, annotate_record, model_record
 from seiscontrast.pick_metrics import taup_onsets
 from seiscontrast.picker import load_picker_model
 from seiscontrast.pseudo_labels import dataset_streams as package_streams
@@ -206,9 +206,7 @@ def example_at_20_hz(pickers: dict) -> dict:
 
 def record(model, st):
     """The stream as ``seiscontrast pick`` prepares it for ``model``: one cleaned, resampled Z/N/E record."""
-    s = st[0].stats
-    window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
-    return station_record(station_key(s.network, s.station, s.location, s.channel), st.copy(), window, InputReport())
+    return model_record(model, st.copy(), InputReport())
 
 
 def pick_path(model, st):

@@ -21,7 +21,7 @@ import torch
 from obspy import Stream, Trace, UTCDateTime
 
 from .archive import ArchiveConfig, ArchivePlan, Chunk, plan_files, read_chunk
-from .data.obspy_source import InputReport, StationRecord, station_record
+from .data.obspy_source import InputReport, StationRecord, station_key, station_record
 from .data.windows import WindowConfig
 from .logs import get_logger, progress_bar
 
@@ -125,6 +125,18 @@ def record_stream(rec: StationRecord, min_samples: int = 0, lead: int = 0) -> St
     return st
 
 
+def model_record(model: sbm.WaveformModel, stream: Stream, report: InputReport, station: str | None = None
+                 ) -> StationRecord | None:
+    """``stream`` cleaned and merged into the one Z/N/E record ``model`` annotates (its rate and window length;
+    :func:`~seiscontrast.data.obspy_source.station_record`, which may change ``stream``); ``station`` defaults to
+    the first trace's ``NET.STA.LOC.XX``."""
+    if station is None:
+        s = stream[0].stats
+        station = station_key(s.network, s.station, s.location, s.channel)
+    window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
+    return station_record(station, stream, window, report)
+
+
 def window_stride(model: sbm.WaveformModel, args: dict) -> float:
     """Seconds between the starts of SeisBench's windows (0 for models that do not slide array windows)."""
     if model.output_type != "array":
@@ -183,8 +195,7 @@ def pick_chunk(model: sbm.WaveformModel, chunk: Chunk, settings: PickSettings, a
             (report.note if chunk.sds else report.error)(
                 where, f"{chunk.station}: no data between {chunk.t0} and {chunk.t1}; skipped")
             return result
-        window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
-        rec = station_record(chunk.station, stream, window, report)
+        rec = model_record(model, stream, report, chunk.station)
         del stream
         if rec is None:
             return result

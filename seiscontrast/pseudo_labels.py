@@ -26,11 +26,11 @@ import seisbench.data as sbd
 import seisbench.models as sbm
 from obspy import UTCDateTime
 
-from .data.obspy_source import InputReport, station_key, station_record
+from .data.obspy_source import InputReport
 from .data.seisbench_source import open_dataset
 from .data.windows import WindowConfig, highpass
 from .logs import get_logger, progress_bar
-from .pick import PickSettings, annotate_record
+from .pick import PickSettings, annotate_record, model_record
 
 log = get_logger(__name__)
 
@@ -100,14 +100,12 @@ def augment(st: obspy.Stream, name: str, cfg: PseudoLabelConfig) -> obspy.Stream
 def run_picks(model: sbm.WaveformModel, st: obspy.Stream, cfg: PseudoLabelConfig) -> dict[str, list]:
     """``{run name: [(phase, time, peak probability), ...]}`` for the plain run and every augmentation, each
     through the ``seiscontrast pick`` path (resampling, cleaning, windows on a time grid)."""
-    window = WindowConfig(length=model.in_samples, sampling_rate=model.sampling_rate)
     settings = PickSettings()
-    key = station_key(st[0].stats.network, st[0].stats.station, st[0].stats.location, st[0].stats.channel)
-    plain = station_record(key, st.copy(), window, InputReport(log_notes=False))
+    plain = model_record(model, st.copy(), InputReport(log_notes=False))
     runs = {}
     for name in ("plain", *AUGMENTATIONS):
-        rec = plain if name in ("plain", "shifted_windows") else station_record(
-            key, augment(st, name, cfg), window, InputReport(log_notes=False))
+        rec = plain if name in ("plain", "shifted_windows") else model_record(
+            model, augment(st, name, cfg), InputReport(log_notes=False))
         if rec is None:   # nothing usable in the record: no picks
             runs[name] = []
             continue
