@@ -3,7 +3,9 @@
 :class:`PickingHead` turns frame features into per-sample P/S/noise probabilities and an event-detection curve:
 frame features are projected, linearly up-sampled to the sample rate, optionally concatenated with the
 (normalised) waveform itself and with energy-ratio onset curves of it (:func:`onset_curves`), and refined by a few
-convolutions. :class:`BackbonePicker` = backbone + head;
+convolutions. :class:`UNetPickingHead` instead decodes the frame features through a small convolutional U-Net
+over the waveform, so the picks are timed by sample-rate convolutions that see more than a frame (chosen by
+``HeadConfig.unet_channels``). :class:`BackbonePicker` = backbone + head;
 :class:`PhaseNetPicker` wraps SeisBench's ``PhaseNet`` with the same interface (a baseline trained by the same
 trainer on the same data).
 """
@@ -32,6 +34,12 @@ class HeadConfig:
         (:func:`onset_curves`), e.g. ``[[10, 100], [50, 300]]`` (at 100 Hz: 0.1 s ahead, 1 s behind; 0.5 s,
         3 s); empty: none.
     dropout: dropout on the frame features before the head.
+    unet_channels: channels of the levels of a U-Net over the waveform, from the sample rate down (e.g.
+        ``[8, 16, 32]``), each level ``unet_stride`` times coarser; the frame features join at the coarsest level
+        and are decoded back up through the skip connections (:class:`UNetPickingHead`; ``hidden`` is then the
+        width of the projected features, ``kernel`` that of every convolution, ``layers`` unused). Empty: the
+        plain head, whose only sample-rate view is the ``layers`` refinement convolutions.
+    unet_stride: down-sampling factor between U-Net levels.
     """
 
     hidden: int = 32
@@ -40,6 +48,15 @@ class HeadConfig:
     use_waveform: bool = True
     onset_windows: list[list[int]] = field(default_factory=list)
     dropout: float = 0.1
+    unet_channels: list[int] = field(default_factory=list)
+    unet_stride: int = 4
+
+    def __post_init__(self):
+        if any(c < 1 for c in self.unet_channels) or self.unet_stride < 2:
+            raise ValueError(f"head.unet_channels must be positive and head.unet_stride >= 2, got "
+                             f"{self.unet_channels} and {self.unet_stride}")
+        if self.unet_channels and not (self.use_waveform or self.onset_windows):
+            raise ValueError("a U-Net head reads the waveform: it needs head.use_waveform or head.onset_windows")
 
 
 def onset_curves(x: torch.Tensor, windows: list[list[int]], eps: float = 1e-6) -> torch.Tensor:
@@ -89,6 +106,44 @@ class PickerOutput:
         return torch.sigmoid(self.detection_logits)
 
 
+def waveform_inputs(waveform: torch.Tensor, cfg: HeadConfig, dtype: torch.dtype) -> list[torch.Tensor]:
+    """The sample-rate channels a head sees besides the features: the waveform and its onset curves, as ``cfg``
+    asks."""
+    inputs = [waveform.to(dtype)] if cfg.use_waveform else []
+    if cfg.onset_windows:
+        inputs.append(onset_curves(waveform, cfg.onset_windows).to(dtype))
+    return inputs
+
+
+def waveform_channels(cfg: HeadConfig) -> int:
+    """How many channels :func:`waveform_inputs` gives."""
+    return (3 if cfg.use_waveform else 0) + 2 * len(cfg.onset_windows)
+
+
+def _conv(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2), nn.GELU())
+
+
+class CentredDownsample(nn.Module):
+    """Strided Conv1d + GELU whose output ``j`` is centred on input sample ``stride·j + (stride − 1)/2``, where
+    linear up-sampling (``align_corners=False``) puts it back, and which keeps ``ceil(N / stride)`` outputs.
+
+    With symmetric padding, output ``j`` would sit at ``stride·j`` and every level of a U-Net would be decoded
+    1.5 of its samples late (7.5 samples at the sample rate over two levels of stride 4), a shift its
+    convolutions would have to learn to undo. The kernel is lengthened by one if needed to centre it.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int):
+        super().__init__()
+        kernel = max(kernel, stride) + (max(kernel, stride) - stride) % 2
+        self.pad = (kernel - stride) // 2
+        self.conv = nn.Conv1d(c_in, c_out, kernel, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stride = self.conv.stride[0]
+        return F.gelu(self.conv(F.pad(x, (self.pad, self.pad + (-x.shape[-1]) % stride))))
+
+
 class PickingHead(nn.Module):
     """``[B, T, D]`` frame features (+ ``[B, 3, N]`` waveform) → :class:`PickerOutput` at ``N`` samples."""
 
@@ -97,7 +152,7 @@ class PickingHead(nn.Module):
         self.cfg = cfg
         self.dropout = nn.Dropout(cfg.dropout)
         self.project = nn.Linear(in_dim, cfg.hidden)
-        channels = cfg.hidden + (3 if cfg.use_waveform else 0) + 2 * len(cfg.onset_windows)
+        channels = cfg.hidden + waveform_channels(cfg)
         convs = []
         for _ in range(cfg.layers):
             convs += [nn.Conv1d(channels, cfg.hidden, cfg.kernel, padding=cfg.kernel // 2), nn.GELU()]
@@ -109,12 +164,59 @@ class PickingHead(nn.Module):
         n = waveform.shape[-1]
         h = self.project(self.dropout(features)).transpose(1, 2)               # [B, hidden, T]
         h = F.interpolate(h, size=n, mode="linear", align_corners=False)       # [B, hidden, N]
-        if self.cfg.use_waveform:
-            h = torch.cat([h, waveform.to(h.dtype)], dim=1)
-        if self.cfg.onset_windows:
-            h = torch.cat([h, onset_curves(waveform, self.cfg.onset_windows).to(h.dtype)], dim=1)
-        logits = self.out(self.refine(h)).float()
-        return PickerOutput(log_probs=logits[:, :3].log_softmax(1), detection_logits=logits[:, 3:])
+        h = torch.cat([h, *waveform_inputs(waveform, self.cfg, h.dtype)], dim=1)
+        return _output(self.out(self.refine(h)))
+
+
+def _output(logits: torch.Tensor) -> PickerOutput:
+    logits = logits.float()
+    return PickerOutput(log_probs=logits[:, :3].log_softmax(1), detection_logits=logits[:, 3:])
+
+
+def upsample(x: torch.Tensor, stride: int, length: int) -> torch.Tensor:
+    """Linear up-sampling by exactly ``stride``, cropped to ``length``: sample ``j`` goes back to
+    ``stride·j + (stride − 1)/2``, where :class:`CentredDownsample` took it from, whatever the length (``size=``
+    would stretch by ``length / len(x)`` instead)."""
+    return F.interpolate(x, scale_factor=stride, mode="linear", align_corners=False)[..., :length]
+
+
+class UNetPickingHead(nn.Module):
+    """``[B, T, D]`` frame features + ``[B, 3, N]`` waveform → :class:`PickerOutput`, through a U-Net over the
+    waveform whose coarsest level also receives the frame features.
+
+    The plain head's picks are timed by frames 4–16 samples apart, linearly interpolated, and two short
+    convolutions; emergent onsets come out late. Here each finer level re-reads the waveform at its own rate
+    (skip connections) while decoding the context, as PhaseNet does, at a cost comparable to the plain head's
+    because the wide levels are the coarse ones.
+    """
+
+    def __init__(self, in_dim: int, cfg: HeadConfig):
+        super().__init__()
+        self.cfg = cfg
+        channels, k, s = cfg.unet_channels, cfg.kernel, cfg.unet_stride
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.project = nn.Linear(in_dim, cfg.hidden)
+        self.down = nn.ModuleList([_conv(waveform_channels(cfg), channels[0], k)])
+        self.down.extend(nn.Sequential(CentredDownsample(a, b, k, s), _conv(b, b, k))
+                         for a, b in zip(channels, channels[1:]))
+        self.bottom = _conv(cfg.hidden + channels[-1], channels[-1], k)
+        self.up = nn.ModuleList(_conv(b + a, a, k) for a, b in zip(channels, channels[1:]))
+        self.out = nn.Conv1d(channels[0], 4, 1)
+
+    def forward(self, features: torch.Tensor, waveform: torch.Tensor) -> PickerOutput:
+        h = self.project(self.dropout(features)).transpose(1, 2)               # [B, hidden, T]
+        x = torch.cat(waveform_inputs(waveform, self.cfg, h.dtype), dim=1)
+        skips = []
+        for down in self.down:
+            x = down(x)
+            skips.append(x)
+        if h.shape[-1] != x.shape[-1]:      # frames at another rate than the coarsest level
+            h = F.interpolate(h, size=x.shape[-1], mode="linear", align_corners=False)
+        h = self.bottom(torch.cat([h, skips.pop()], dim=1))
+        for up in reversed(self.up):
+            skip = skips.pop()
+            h = up(torch.cat([upsample(h, self.cfg.unet_stride, skip.shape[-1]), skip], dim=1))
+        return _output(self.out(h))
 
 
 class BackbonePicker(nn.Module):
@@ -128,7 +230,8 @@ class BackbonePicker(nn.Module):
     def __init__(self, model_cfg: ModelConfig, head_cfg: HeadConfig):
         super().__init__()
         self.backbone = build_model(model_cfg)
-        self.head = PickingHead(model_cfg.context.dim, head_cfg)
+        head = UNetPickingHead if head_cfg.unet_channels else PickingHead
+        self.head = head(model_cfg.context.dim, head_cfg)
 
     def forward(self, x: torch.Tensor) -> PickerOutput:
         x = self.backbone.normalize(x)       # once, for the backbone and the head's waveform input
