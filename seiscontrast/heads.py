@@ -212,7 +212,8 @@ class UNetPickingHead(nn.Module):
             x = down(x)
             skips.append(x)
         if h.shape[-1] != x.shape[-1]:      # frames at another rate than the coarsest level
-            h = F.interpolate(h, size=x.shape[-1], mode="linear", align_corners=False)
+            h = F.interpolate(h, size=x.shape[-1], mode="linear", align_corners=False) if h.shape[1] else \
+                h.new_zeros(h.shape[0], 0, x.shape[-1])     # hidden 0: the U-Net alone, without the features
         h = self.bottom(torch.cat([h, skips.pop()], dim=1))
         for up in reversed(self.up):
             skip = skips.pop()

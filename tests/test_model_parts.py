@@ -447,6 +447,8 @@ def test_unet_head_is_chosen_by_its_config_and_keeps_any_length():
         assert out.log_probs.shape == (2, 3, n) and out.detection_logits.shape == (2, 1, n)
     with pytest.raises(ValueError, match="unet_stride"):
         HeadConfig(unet_channels=[8, 16], unet_stride=1)
+    alone = UNetPickingHead(16, HeadConfig(hidden=0, unet_channels=[4, 4, 4]))   # no features; 16 frames, 63 samples
+    assert alone(torch.randn(2, 16, 16), torch.randn(2, 3, 1000)).log_probs.shape == (2, 3, 1000)
 
 
 @pytest.mark.parametrize("kernel, stride, n", [(7, 4, 64), (7, 4, 61), (8, 4, 62), (5, 2, 33)])
