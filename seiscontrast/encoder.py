@@ -45,21 +45,25 @@ class ConvEncoderConfig:
         return out
 
 
+def pad_for_stride(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """``x`` (``[..., N]``, ``kernel >= stride``) padded so that a Conv1d of that kernel and stride gives
+    ``ceil(N / stride)`` outputs, output ``j`` centred on input sample ``stride·j + (stride − 1)/2`` (half a
+    sample later where ``kernel − stride`` is odd): where linear up-sampling puts it back."""
+    left = (kernel - stride) // 2
+    return nn.functional.pad(x, (left, kernel - stride - left + (-x.shape[-1]) % stride))
+
+
 class ConvLayerBlock(nn.Module):
     """Conv1d → LayerNorm (over channels) → GELU. ``[batch, channels, time]`` in and out."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
         super().__init__()
-        # 'same'-style padding so that time_out = ceil(time_in / stride) for any kernel >= stride
-        self.pad_left = (kernel - stride) // 2
-        self.pad_right = kernel - stride - self.pad_left
         self.conv = nn.Conv1d(in_channels, out_channels, kernel, stride=stride)
         self.norm = nn.LayerNorm(out_channels)
         self.act = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad_right = self.pad_right + (-x.shape[-1]) % self.conv.stride[0]
-        x = self.conv(nn.functional.pad(x, (self.pad_left, pad_right)))
+        x = self.conv(pad_for_stride(x, self.conv.kernel_size[0], self.conv.stride[0]))
         return self.act(self.norm(x.transpose(1, 2)).transpose(1, 2))
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data.windows import normalize_window
+from .encoder import pad_for_stride
 from .model import ModelConfig, build_model
 
 
@@ -136,12 +137,10 @@ class CentredDownsample(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int):
         super().__init__()
         kernel = max(kernel, stride) + (max(kernel, stride) - stride) % 2
-        self.pad = (kernel - stride) // 2
         self.conv = nn.Conv1d(c_in, c_out, kernel, stride=stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        stride = self.conv.stride[0]
-        return F.gelu(self.conv(F.pad(x, (self.pad, self.pad + (-x.shape[-1]) % stride))))
+        return F.gelu(self.conv(pad_for_stride(x, self.conv.kernel_size[0], self.conv.stride[0])))
 
 
 class PickingHead(nn.Module):
