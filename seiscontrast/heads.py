@@ -41,6 +41,8 @@ class HeadConfig:
         width of the projected features, ``kernel`` that of every convolution, ``layers`` unused). Empty: the
         plain head, whose only sample-rate view is the ``layers`` refinement convolutions.
     unet_stride: down-sampling factor between U-Net levels.
+    unet_batchnorm: batch normalisation after every U-Net convolution (as in PhaseNet), which keeps a deep
+        U-Net's levels at unit scale from the first step instead of fading with depth.
     """
 
     hidden: int = 32
@@ -51,6 +53,7 @@ class HeadConfig:
     dropout: float = 0.1
     unet_channels: list[int] = field(default_factory=list)
     unet_stride: int = 4
+    unet_batchnorm: bool = False
 
     def __post_init__(self):
         if any(c < 1 for c in self.unet_channels) or self.unet_stride < 2:
@@ -121,8 +124,10 @@ def waveform_channels(cfg: HeadConfig) -> int:
     return (3 if cfg.use_waveform else 0) + 2 * len(cfg.onset_windows)
 
 
-def _conv(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2), nn.GELU())
+def _conv(c_in: int, c_out: int, kernel: int, batchnorm: bool = False) -> nn.Sequential:
+    """'Same'-padded Conv1d (+ BatchNorm) + GELU."""
+    conv = nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2, bias=not batchnorm)
+    return nn.Sequential(conv, *([nn.BatchNorm1d(c_out)] if batchnorm else []), nn.GELU())
 
 
 class CentredDownsample(nn.Module):
@@ -134,13 +139,14 @@ class CentredDownsample(nn.Module):
     convolutions would have to learn to undo. The kernel is lengthened by one if needed to centre it.
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, batchnorm: bool = False):
         super().__init__()
         kernel = max(kernel, stride) + (max(kernel, stride) - stride) % 2
-        self.conv = nn.Conv1d(c_in, c_out, kernel, stride=stride)
+        self.conv = nn.Conv1d(c_in, c_out, kernel, stride=stride, bias=not batchnorm)
+        self.norm = nn.BatchNorm1d(c_out) if batchnorm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(self.conv(pad_for_stride(x, self.conv.kernel_size[0], self.conv.stride[0])))
+        return F.gelu(self.norm(self.conv(pad_for_stride(x, self.conv.kernel_size[0], self.conv.stride[0]))))
 
 
 class PickingHead(nn.Module):
@@ -193,14 +199,14 @@ class UNetPickingHead(nn.Module):
     def __init__(self, in_dim: int, cfg: HeadConfig):
         super().__init__()
         self.cfg = cfg
-        channels, k, s = cfg.unet_channels, cfg.kernel, cfg.unet_stride
+        channels, k, s, bn = cfg.unet_channels, cfg.kernel, cfg.unet_stride, cfg.unet_batchnorm
         self.dropout = nn.Dropout(cfg.dropout)
         self.project = nn.Linear(in_dim, cfg.hidden)
-        self.down = nn.ModuleList([_conv(waveform_channels(cfg), channels[0], k)])
-        self.down.extend(nn.Sequential(CentredDownsample(a, b, k, s), _conv(b, b, k))
+        self.down = nn.ModuleList([_conv(waveform_channels(cfg), channels[0], k, bn)])
+        self.down.extend(nn.Sequential(CentredDownsample(a, b, k, s, bn), _conv(b, b, k, bn))
                          for a, b in zip(channels, channels[1:]))
-        self.bottom = _conv(cfg.hidden + channels[-1], channels[-1], k)
-        self.up = nn.ModuleList(_conv(b + a, a, k) for a, b in zip(channels, channels[1:]))
+        self.bottom = _conv(cfg.hidden + channels[-1], channels[-1], k, bn)
+        self.up = nn.ModuleList(_conv(b + a, a, k, bn) for a, b in zip(channels, channels[1:]))
         self.out = nn.Conv1d(channels[0], 4, 1)
 
     def forward(self, features: torch.Tensor, waveform: torch.Tensor) -> PickerOutput:

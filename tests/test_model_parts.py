@@ -451,6 +451,22 @@ def test_unet_head_is_chosen_by_its_config_and_keeps_any_length():
     assert alone(torch.randn(2, 16, 16), torch.randn(2, 3, 1000)).log_probs.shape == (2, 3, 1000)
 
 
+def test_unet_batchnorm_keeps_deep_levels_at_the_scale_of_the_first():
+    """PhaseNet's depth without normalisation starts with its coarse levels fading (each convolution shrinks
+    the signal at PyTorch's default initialisation); with ``unet_batchnorm`` every level starts at one scale."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 4096)
+    for batchnorm in (True, False):
+        head = UNetPickingHead(16, HeadConfig(hidden=0, unet_channels=[8, 11, 16, 22, 32], unet_batchnorm=batchnorm))
+        scales, h = [], x
+        with torch.no_grad():
+            for level in head.down:
+                h = level(h)
+                scales.append(h.std().item())
+        ratio = scales[-1] / scales[0]
+        assert (0.5 < ratio < 2) == batchnorm, (batchnorm, scales)
+
+
 @pytest.mark.parametrize("kernel, stride, n", [(7, 4, 64), (7, 4, 61), (8, 4, 62), (5, 2, 33)])
 def test_unet_levels_stay_aligned_at_any_length(kernel, stride, n):
     """A ramp averaged down by a level and up-sampled back is the same ramp: no level is decoded late."""
