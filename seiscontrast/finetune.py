@@ -72,7 +72,8 @@ class LabelConfig:
     """Attributes:
     sigma: standard deviation of the Gaussian pick labels (samples; 20 = 0.2 s at 100 Hz).
     noise_share: share of training windows drawn at random positions (mostly noise) instead of around picks.
-    detection_weight: weight of the detection loss next to the picking loss.
+    detection_weight: weight of the detection loss next to the picking loss (a head without a detection
+        output, ``picker.head.detection=false``, has none).
     """
 
     sigma: float = 20.0

@@ -43,6 +43,8 @@ class HeadConfig:
     unet_stride: down-sampling factor between U-Net levels.
     unet_batchnorm: batch normalisation after every U-Net convolution (as in PhaseNet), which keeps a deep
         U-Net's levels at unit scale from the first step instead of fading with depth.
+    detection: a detection output of its own, trained with ``labels.detection_weight``; without it the event
+        probability is 1 − the noise probability (as in PhaseNet) and the whole loss is the picking loss.
     """
 
     hidden: int = 32
@@ -54,6 +56,7 @@ class HeadConfig:
     unet_channels: list[int] = field(default_factory=list)
     unet_stride: int = 4
     unet_batchnorm: bool = False
+    detection: bool = True
 
     def __post_init__(self):
         if any(c < 1 for c in self.unet_channels) or self.unet_stride < 2:
@@ -163,7 +166,7 @@ class PickingHead(nn.Module):
             convs += [nn.Conv1d(channels, cfg.hidden, cfg.kernel, padding=cfg.kernel // 2), nn.GELU()]
             channels = cfg.hidden
         self.refine = nn.Sequential(*convs)
-        self.out = nn.Conv1d(channels, 4, 1)  # P, S, noise logits + detection logit
+        self.out = nn.Conv1d(channels, 3 + cfg.detection, 1)  # P, S, noise logits (+ detection logit)
 
     def forward(self, features: torch.Tensor, waveform: torch.Tensor) -> PickerOutput:
         n = waveform.shape[-1]
@@ -175,7 +178,8 @@ class PickingHead(nn.Module):
 
 def _output(logits: torch.Tensor) -> PickerOutput:
     logits = logits.float()
-    return PickerOutput(log_probs=logits[:, :3].log_softmax(1), detection_logits=logits[:, 3:])
+    detection = logits[:, 3:] if logits.shape[1] > 3 else None
+    return PickerOutput(log_probs=logits[:, :3].log_softmax(1), detection_logits=detection)
 
 
 def upsample(x: torch.Tensor, stride: int, length: int) -> torch.Tensor:
@@ -207,7 +211,7 @@ class UNetPickingHead(nn.Module):
                          for a, b in zip(channels, channels[1:]))
         self.bottom = _conv(cfg.hidden + channels[-1], channels[-1], k, bn)
         self.up = nn.ModuleList(_conv(b + a, a, k, bn) for a, b in zip(channels, channels[1:]))
-        self.out = nn.Conv1d(channels[0], 4, 1)
+        self.out = nn.Conv1d(channels[0], 3 + cfg.detection, 1)
 
     def forward(self, features: torch.Tensor, waveform: torch.Tensor) -> PickerOutput:
         h = self.project(self.dropout(features)).transpose(1, 2)               # [B, hidden, T]

@@ -436,6 +436,24 @@ def test_head_takes_the_onset_curves_as_extra_channels():
     assert out.log_probs.shape == (2, 3, 256) and torch.isfinite(out.log_probs).all()
 
 
+@pytest.mark.parametrize("unet_channels", [[], [4, 8]])
+def test_a_head_without_detection_output_detects_with_one_minus_noise(unet_channels):
+    """``head.detection=false``: three outputs, the event probability is 1 − noise, the loss the picking loss."""
+    from seiscontrast.finetune import picking_loss
+
+    cfg = HeadConfig(hidden=8, unet_channels=unet_channels, detection=False)
+    picker = BackbonePicker(ModelConfig(encoder=ConvEncoderConfig(channels=[8, 8]), context=ContextConfig(
+        dim=16, num_heads=2, depths=[1, 1, 1]), quantizer=QuantizerConfig(dim=16), final_dim=16), cfg)
+    assert picker.head.out.out_channels == 3
+    out = picker(torch.randn(2, 3, 512))
+    assert out.detection_logits is None
+    torch.testing.assert_close(out.detection, 1 - out.probs[:, 2:3])
+    labels = torch.zeros(2, 3, 512)
+    labels[:, 2] = 1
+    total, pick = picking_loss(out, labels, torch.ones(2, 1, 512), detection_weight=0.5)
+    assert total.item() == pick.item() > 0
+
+
 def test_unet_head_is_chosen_by_its_config_and_keeps_any_length():
     cfg = HeadConfig(hidden=8, unet_channels=[4, 8, 16], onset_windows=[[10, 100]])
     picker = BackbonePicker(ModelConfig(encoder=ConvEncoderConfig(channels=[8, 8]), context=ContextConfig(

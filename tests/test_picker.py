@@ -132,8 +132,8 @@ def test_pick_settings_out_of_range_are_refused_up_front(tmp_path, option, value
     assert message in err and value in err and "absent" not in err
 
 
-@pytest.mark.parametrize("batchnorm", [False, True])
-def test_a_unet_head_picker_file_loads_with_its_weights(tmp_path, batchnorm):
+@pytest.mark.parametrize("batchnorm, detection", [(False, True), (True, False)])
+def test_a_unet_head_picker_file_loads_with_its_weights(tmp_path, batchnorm, detection):
     from seiscontrast.checkpoints import ModelSpec, load_model, save_model_file
     from seiscontrast.config import config_from_dict
     from seiscontrast.heads import PickerConfig, UNetPickingHead
@@ -141,7 +141,7 @@ def test_a_unet_head_picker_file_loads_with_its_weights(tmp_path, batchnorm):
     picker = config_from_dict(PickerConfig, {"model": {
         "encoder": {"channels": [8, 8]}, "context": {"dim": 16, "num_heads": 2, "depths": [1, 1, 1]},
         "quantizer": {"dim": 16}, "final_dim": 16}, "head": {"hidden": 8, "unet_channels": [4, 8, 8],
-                                                        "unet_batchnorm": batchnorm}})
+                                                        "unet_batchnorm": batchnorm, "detection": detection}})
     spec = ModelSpec("picker", picker=picker, labels="PSND")
     net = spec.build()
     net(3 + 2 * torch.randn(4, 3, 1000))        # batch statistics move the running ones away from their start
