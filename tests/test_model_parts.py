@@ -436,14 +436,19 @@ def test_head_takes_the_onset_curves_as_extra_channels():
     assert out.log_probs.shape == (2, 3, 256) and torch.isfinite(out.log_probs).all()
 
 
+def tiny_picker(head: HeadConfig) -> BackbonePicker:
+    """A tiny backbone (73 k weights with an 8-channel head) under ``head``."""
+    return BackbonePicker(ModelConfig(encoder=ConvEncoderConfig(channels=[8, 8]), context=ContextConfig(
+        dim=16, num_heads=2, depths=[1, 1, 1]), quantizer=QuantizerConfig(dim=16), final_dim=16), head)
+
+
 @pytest.mark.parametrize("unet_channels", [[], [4, 8]])
 def test_a_head_without_detection_output_detects_with_one_minus_noise(unet_channels):
     """``head.detection=false``: three outputs, the event probability is 1 − noise, the loss the picking loss."""
     from seiscontrast.finetune import picking_loss
 
     cfg = HeadConfig(hidden=8, unet_channels=unet_channels, detection=False)
-    picker = BackbonePicker(ModelConfig(encoder=ConvEncoderConfig(channels=[8, 8]), context=ContextConfig(
-        dim=16, num_heads=2, depths=[1, 1, 1]), quantizer=QuantizerConfig(dim=16), final_dim=16), cfg)
+    picker = tiny_picker(cfg)
     assert picker.head.out.out_channels == 3
     out = picker(torch.randn(2, 3, 512))
     assert out.detection_logits is None
@@ -456,8 +461,7 @@ def test_a_head_without_detection_output_detects_with_one_minus_noise(unet_chann
 
 def test_unet_head_is_chosen_by_its_config_and_keeps_any_length():
     cfg = HeadConfig(hidden=8, unet_channels=[4, 8, 16], onset_windows=[[10, 100]])
-    picker = BackbonePicker(ModelConfig(encoder=ConvEncoderConfig(channels=[8, 8]), context=ContextConfig(
-        dim=16, num_heads=2, depths=[1, 1, 1]), quantizer=QuantizerConfig(dim=16), final_dim=16), cfg)
+    picker = tiny_picker(cfg)
     assert isinstance(picker.head, UNetPickingHead)
     assert picker.head.down[0][0].in_channels == 3 + 2
     for n in (1024, 1001):                          # 1001 is no multiple of the U-Net's strides
