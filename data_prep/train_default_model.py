@@ -6,8 +6,8 @@
    synthetic traces, ObsPy's bundled real recordings and, when given, further real waveforms (``--real``),
 3. fine-tunes it on the synthetic picks (full schedule); both steps high-pass every trace at 0.5 Hz
    (``window.highpass``: real broadband records carry microseisms tens of times stronger than the synthetic ones);
-   the head has no detection output of its own (``picker.head.detection=false``: a detection loss took three
-   quarters of the loss and left the picks late, model card "What made our synthetic P late"),
+   the head has no detection output of its own (the default, ``picker.head.detection=false``: a detection loss
+   took three quarters of the loss and left the picks late, model card "What made our synthetic P late"),
 4. with ``--self-train``, labels the real records given there with the picker's own confident,
    augmentation-consistent picks (``seiscontrast pseudo-label``, their train split) and fine-tunes the picker
    further on them next to the synthetic data (``--init-from``, ``data.repeats``),
@@ -136,8 +136,7 @@ def main() -> None:
                   "schedule.backbone_lr_mult=0.5", "window.highpass=0.5", f"seed={a.seed}"]
     if not (ft / "picker.pt").is_file():
         step(["finetune", *finetuning, "--data", str(synth), "--out", str(ft), "--pretrained", str(pre / "model.pt"),
-              "--max-steps", str(a.finetune_steps), "picker.head.hidden=16", "picker.head.detection=false",
-              "optim.lr=2e-3", "optim.warmup_steps=100", *a.finetune_set])
+              "--max-steps", str(a.finetune_steps), "picker.head.hidden=16", "optim.lr=2e-3", "optim.warmup_steps=100", *a.finetune_set])
     if a.self_train:
         pseudo = [work / f"pseudo_{k}" for k in range(len(a.self_train))]
         for folder, out in zip(a.self_train, pseudo):

@@ -61,8 +61,17 @@ class ModelSpec:
         window = config_from_dict(WindowConfig, config.get("window", {}))
         if kind == "pretrained":
             return cls(kind, window, model=config_from_dict(ModelConfig, config.get("model", {})))
-        picker = config_from_dict(PickerConfig, config.get("picker", {}))
+        picker = config_from_dict(PickerConfig, with_file_head_defaults(config.get("picker", {})))
         return cls(kind, window, picker=picker, labels=picker_labels(picker))
+
+
+def with_file_head_defaults(picker: dict[str, Any]) -> dict[str, Any]:
+    """A picker config read from a file, with each head setting whose default has changed set as it was when
+    the file was written: a file without ``head.detection`` predates that option and has a detection output."""
+    head = picker.get("head", {})
+    if "detection" in head:
+        return picker
+    return {**picker, "head": {**head, "detection": True}}
 
 
 @dataclass
@@ -114,6 +123,8 @@ def read_model_file(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor
     else:
         raise ValueError(f"{path}: not a seiscontrast model file or Lightning checkpoint")
     if isinstance(spec, dict):
+        if spec.get("picker") is not None:
+            spec = {**spec, "picker": with_file_head_defaults(spec["picker"])}
         spec = config_from_dict(ModelSpec, spec)
     return spec, state, meta
 

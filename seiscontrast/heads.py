@@ -43,8 +43,10 @@ class HeadConfig:
     unet_stride: down-sampling factor between U-Net levels.
     unet_batchnorm: batch normalisation after every U-Net convolution (as in PhaseNet), which keeps a deep
         U-Net's levels at unit scale from the first step instead of fading with depth.
-    detection: a detection output of its own, trained with ``labels.detection_weight``; without it the event
-        probability is 1 − the noise probability (as in PhaseNet) and the whole loss is the picking loss.
+    detection: a detection output of its own, trained with ``labels.detection_weight``. Off (the default): the
+        event probability is 1 − the noise probability (as in PhaseNet) and the whole loss is the picking loss;
+        the detection loss had grown to three quarters of the loss and left P onsets late (model card). Files
+        written before this option existed had the output (:func:`~.checkpoints.read_model_file` keeps it).
     """
 
     hidden: int = 32
@@ -56,7 +58,7 @@ class HeadConfig:
     unet_channels: list[int] = field(default_factory=list)
     unet_stride: int = 4
     unet_batchnorm: bool = False
-    detection: bool = True
+    detection: bool = False
 
     def __post_init__(self):
         if any(c < 1 for c in self.unet_channels) or self.unet_stride < 2:

@@ -466,7 +466,7 @@ def test_unet_head_is_chosen_by_its_config_and_keeps_any_length():
     assert picker.head.down[0][0].in_channels == 3 + 2
     for n in (1024, 1001):                          # 1001 is no multiple of the U-Net's strides
         out = picker(torch.randn(2, 3, n))
-        assert out.log_probs.shape == (2, 3, n) and out.detection_logits.shape == (2, 1, n)
+        assert out.log_probs.shape == (2, 3, n) and out.detection.shape == (2, 1, n)
     with pytest.raises(ValueError, match="unet_stride"):
         HeadConfig(unet_channels=[8, 16], unet_stride=1)
     alone = UNetPickingHead(16, HeadConfig(hidden=0, unet_channels=[4, 4, 4]))   # no features; 16 frames, 63 samples

@@ -152,3 +152,30 @@ def test_a_unet_head_picker_file_loads_with_its_weights(tmp_path, batchnorm, det
     x = torch.randn(1, 3, 1000)
     with torch.no_grad():
         torch.testing.assert_close(loaded.net(x).log_probs, net(x).log_probs)
+
+
+@pytest.mark.parametrize("written_as", ["spec", "run config"])
+def test_a_picker_file_from_before_head_detection_keeps_its_detection_output(tmp_path, written_as):
+    """Heads have no detection output by default now; a file whose config does not name ``head.detection`` was
+    written when they all had one, and must load as such, with its weights."""
+    from seiscontrast.checkpoints import FORMAT, ModelSpec, load_model
+    from seiscontrast.config import config_from_dict, config_to_dict
+    from seiscontrast.heads import HeadConfig, PickerConfig
+
+    assert not HeadConfig().detection
+    picker = config_from_dict(PickerConfig, {"model": {
+        "encoder": {"channels": [8, 8]}, "context": {"dim": 16, "num_heads": 2, "depths": [1, 1, 1]},
+        "quantizer": {"dim": 16}, "final_dim": 16}, "head": {"hidden": 8, "detection": True}})
+    spec = ModelSpec("picker", picker=picker, labels="PSND")
+    net = spec.build().eval()
+    old = config_to_dict(spec)
+    del old["picker"]["head"]["detection"]
+    payload = {"format": FORMAT, "kind": "picker", "state_dict": net.state_dict(), "meta": {}}
+    payload.update({"spec": old, "config": {}} if written_as == "spec" else
+                   {"spec": None, "config": {"picker": old["picker"], "window": old["window"]}})
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt", kind="picker")
+    assert loaded.spec.picker.head.detection and loaded.net.head.out.out_channels == 4
+    x = torch.randn(1, 3, 1000)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.net(x).detection, net(x).detection)
