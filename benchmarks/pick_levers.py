@@ -67,13 +67,7 @@ def synthetic_dev_thresholds(model, folder: str, thresholds=(0.2, 0.3, 0.4, 0.5,
     from seiscontrast import pick_metrics
 
     dev = pick_metrics.reference_traces(folder, "dev")
-    annotations = pick_metrics.annotate(model, dev)
-    rows = []
-    for thr in thresholds:
-        s = pick_metrics.score(pick_metrics.picks_at(model, annotations, thr), dev, (0.5,))
-        rows.append({"threshold": thr, **{f"{ph} {m}": s[f"{ph}_0.5s_{m}"] for ph in "PS"
-                                          for m in ("precision", "recall", "f1")}})
-    table = pd.DataFrame(rows).set_index("threshold")
+    table = pick_metrics.threshold_table(model, pick_metrics.annotate(model, dev), dev, 0.5, thresholds)
     print(f"synthetic dev split ({dev.n_traces} traces of {folder}), picks within 0.5 s:")
     print(table.round(3).to_string())
     print("best F1: " + ", ".join(f"{ph} at {table[f'{ph} f1'].idxmax()}" for ph in "PS"), flush=True)

@@ -11,12 +11,13 @@ Data (development only, never used by tests):
 Side by side in one run: our picker and SeisBench PhaseNetLight trained on real ETHZ data, each through SeisBench
 ``classify`` and through the ``seiscontrast pick`` path (polyphase resampling, glitch removal, windows on a time
 grid: what ``seiscontrast pick --model seisbench:...`` gives), and ObsPy's AR-AIC picker (``ar_pick``). For
-each, with its default thresholds: recall within 0.1/0.2/0.5 s of the reference arrival of the same phase,
-residual MAE and bias of the picks within ``--tolerance``, false picks (a phase picked farther than the tolerance
-from its reference). Also whether each keeps its P on ObsPy's example event resampled to 20 Hz, and how much
-later our P picks lie than PhaseNetLight's on the same records (a comparison the reference's own error, shared by
-both, does not blur), and on how many records each picker's S nearest the reference lies 0.5-2 s before or after
-it (a displaced S counts as a miss and a false pick). ``--p-curves`` / ``--s-curves`` plot the probabilities on
+each, with its default thresholds (the ones its weights carry; ``--sweep`` adds others): recall within
+0.1/0.2/0.5 s of the reference arrival of the same phase, residual MAE and bias of the picks within
+``--tolerance``, false picks (a phase picked farther than the tolerance from its reference). Also whether each
+keeps its P on ObsPy's example event resampled to 20 Hz, and how much later our P picks lie than
+PhaseNetLight's on the same records (a comparison the reference's own error, shared by both, does not blur), and
+on how many records each picker's S nearest the reference lies 0.5-2 s before or after it (a displaced S counts
+as a miss and a false pick). ``--p-curves`` / ``--s-curves`` plot the probabilities on
 the records where this goes most wrong.
 
     python benchmarks/real_data_picks.py --dataset ../shared/data/seisbench-dummy \\
@@ -45,7 +46,7 @@ from obspy.taup import TauPyModel
 
 from seiscontrast.data.obspy_source import InputReport
 from seiscontrast.data.windows import highpass
-from seiscontrast.pick import PickSettings, annotate_record, model_record
+from seiscontrast.pick import PickSettings, annotate_record, model_record, model_thresholds
 from seiscontrast.pick_metrics import taup_onsets
 from seiscontrast.picker import load_picker_model
 from seiscontrast.pseudo_labels import dataset_streams as package_streams
@@ -215,6 +216,23 @@ def pick_path(model, st):
     return annotate_record(model, record(model, st), PickSettings())[1]
 
 
+def threshold_sweep(records: list, models: dict, thresholds: list[float], tolerance: float) -> pd.DataFrame:
+    """Through the pick path, each model at each threshold (both phases; one annotation per record and model):
+    recall within ``tolerance`` and false picks per phase."""
+    rows = []
+    for _, st, ref in records:
+        for label, model in models.items():
+            annotations, _ = annotate_record(model, record(model, st), PickSettings())
+            args = PickSettings().annotate_args(model)
+            for t in thresholds:
+                picks = model.classify_aggregate(annotations, {**args, "P_threshold": t, "S_threshold": t}).picks
+                rows.append({"model": label, "threshold": t,
+                             **score([(p.phase, p.peak_time) for p in picks], ref, tolerance)})
+    g = pd.DataFrame(rows).groupby(["model", "threshold"], sort=False)
+    return g.agg(**{f"{ph}@{tolerance:g}": (f"{ph}_hit_{tolerance:g}", "mean") for ph in "PS"},
+                 **{f"{ph}_false": (f"{ph}_false", "sum") for ph in "PS"}).reset_index()
+
+
 def catalog_scores(catalog: str, waveforms: list[str], pickers: dict, tolerance: float) -> pd.DataFrame:
     """Summary rows (per picker, phase and instrument) on a catalogue's reference picks: SeisBench models pick
     the files as ``seiscontrast pick`` does; ``ar_pick`` gets each station's whole record (one P and one S)."""
@@ -287,6 +305,8 @@ def main():
                     "where their P picks differ most")
     ap.add_argument("--s-curves", metavar="PNG", help="also plot the S probabilities of both networks on the records "
                     "where our S pick lies farthest (within 2 s) from TauP's")
+    ap.add_argument("--sweep", type=float, nargs="+", metavar="T", help="also score our picker and PhaseNetLight "
+                    "through the pick path at these thresholds (both phases), e.g. --sweep 0.2 0.3 0.4 0.5 0.6")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_data_picks.json"))
     args = ap.parse_args()
     ours = load_picker_model(args.model)
@@ -332,11 +352,21 @@ def main():
               f"records, 0.5-2 s after it on {int(nearest.between(0.5, 2).sum())}, none on {int(nearest.isna().sum())}")
     print("ObsPy example (BW.RJOB) at 100 Hz and resampled to 20 Hz: P kept?",
           {k: v["P_kept_at_20Hz"] for k, v in example.items()})
+    thresholds = {"seiscontrast": model_thresholds(ours), "PhaseNetLight-ETHZ": model_thresholds(pnl)}
+    print("default thresholds:", thresholds)
     result = {"dataset": args.dataset, "model": args.model, "highpass_hz": ours.default_args.get("highpass"),
-              "tolerance_s": args.tolerance,
+              "tolerance_s": args.tolerance, "thresholds": thresholds,
               "summary": json.loads(summary.to_json(orient="index")), "obspy_example_20hz": example,
               "P_lag_behind_phasenetlight": lag,
               "summary_by_split": {k: json.loads(v.to_json(orient="index")) for k, v in by_split.items()}}
+    if args.sweep:
+        if args.tolerance not in TOLERANCES:
+            raise SystemExit(f"--sweep scores recall within --tolerance: one of {TOLERANCES}")
+        sweep = threshold_sweep(records, {"seiscontrast": ours, "PhaseNetLight-ETHZ": pnl}, args.sweep,
+                                args.tolerance)
+        print(f"pick path at other thresholds (both phases), recall within {args.tolerance} s and false picks:")
+        print(sweep.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        result["threshold_sweep"] = json.loads(sweep.to_json(orient="records"))
     check = args.catalog_check is not None
     if check:
         if args.catalog:

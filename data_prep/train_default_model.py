@@ -11,8 +11,10 @@
 4. with ``--self-train``, labels the real records given there with the picker's own confident,
    augmentation-consistent picks (``seiscontrast pseudo-label``, their train split) and fine-tunes the picker
    further on them next to the synthetic data (``--init-from``, ``data.repeats``),
-5. evaluates it on the synthetic test split (and, with ``--real-benchmark``, on real recordings side by side with
-   PhaseNetLight-ETHZ and ObsPy's ar_pick) and writes the model and its card (JSON) into the package.
+5. chooses its P and S thresholds on the synthetic dev split (``seiscontrast calibrate``: best pick F1 within
+   0.5 s; stored in the file), evaluates it on the synthetic test split (and, with ``--real-benchmark``, on real
+   recordings side by side with PhaseNetLight-ETHZ and ObsPy's ar_pick) and writes the model and its card (JSON)
+   into the package.
 
     python data_prep/train_default_model.py --work runs/default_model [--real ../shared/data/seisbench-dummy] \
         [--real-benchmark ../shared/data/seisbench-dummy] [--real-noise none] [--microseisms 3 100] \
@@ -40,6 +42,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from seiscontrast.checkpoints import read_model_file
 from seiscontrast.cli import main as cli
 from seiscontrast.data.synthetic import REALISTIC, SynthConfig
 
@@ -148,6 +151,8 @@ def main() -> None:
             step(["finetune", *finetuning, "--data", str(synth), *map(str, pseudo), "--out", str(ft),
                   "--init-from", str(teacher / "picker.pt"), "--max-steps", str(a.self_train_steps),
                   f"data.repeats=[{repeats}]", "optim.lr=5e-4", "optim.warmup_steps=50"])
+    if "thresholds" not in read_model_file(ft / "picker.pt")[2]:
+        step(["calibrate", str(ft / "picker.pt"), "--data", str(synth)])
     ev = work / "evaluation"
     step(["evaluate", "--model", str(ft / "picker.pt"), "--data", str(synth), "--out", str(ev)])
     real = None
@@ -168,6 +173,7 @@ def main() -> None:
                     f"{REALISTIC['vertical_only_fraction']:.0%} vertical-only",
                 "self_training_data": [f"{f} (train split, pseudo-labelled)" for f in a.self_train],
                 "overrides": {"pretraining": a.pretrain_set, "finetuning": a.finetune_set},
+                "thresholds": read_model_file(ft / "picker.pt")[2]["thresholds"],
                 "synthetic_test_metrics": json.loads((ev / "results.json").read_text())["test"]}
         if real is not None:
             card["real_data_benchmark"] = json.loads(real.read_text())

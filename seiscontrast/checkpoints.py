@@ -129,6 +129,27 @@ def read_model_file(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor
     return spec, state, meta
 
 
+def write_thresholds(path: str | Path, thresholds: dict[str, float], source: str,
+                     out: str | Path | None = None) -> Path:
+    """Store the P/S probability thresholds a picker file picks at by default (``meta["thresholds"]``, with
+    ``meta["thresholds_source"]`` saying how they were chosen) in ``out`` (default: in place)."""
+    path = Path(path)
+    spec, _, _ = read_model_file(path)
+    if spec.kind != "picker":
+        raise ValueError(f"{path} is a {spec.kind} model; thresholds belong to a fine-tuned picker")
+    bad = {p: t for p, t in thresholds.items() if p not in ("P", "S") or not 0 < t <= 1}
+    if bad:
+        raise ValueError(f"thresholds must be P/S probabilities in (0, 1], got {bad}")
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if obj.get("format") != FORMAT:
+        raise ValueError(f"{path}: thresholds are stored in seiscontrast picker files (picker.pt), not checkpoints")
+    obj["meta"] = {**obj.get("meta", {}), "thresholds": {p: float(t) for p, t in thresholds.items()},
+                   "thresholds_source": source}
+    target = Path(out) if out else path
+    atomic_write(target, lambda tmp: torch.save(obj, tmp))
+    return target
+
+
 def load_model(path: str | Path, kind: str | None = None, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model file into its network (eval mode); ``kind`` (``pretrained``/``picker``) refuses other files."""
     path = Path(path)

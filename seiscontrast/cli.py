@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, str, str]] = [
      "label real records with a picker's confident, augmentation-consistent picks (self-training)"),
     ("evaluate", "seiscontrast.commands.evaluate", "pick-benchmark evaluation on dev/test"),
     ("report", "seiscontrast.commands.report", "label-efficiency report: pretrained vs scratch vs PhaseNet"),
+    ("calibrate", "seiscontrast.commands.calibrate", "set a picker's default P/S thresholds (best F1 on dev)"),
     ("pick", "seiscontrast.commands.pick", "pick P and S phases in miniSEED/ObsPy files"),
     ("score-picks", "seiscontrast.commands.score_picks", "score a picker against your catalogue's picks"),
     ("embed", "seiscontrast.commands.embed", "frame-level and pooled embeddings to HDF5"),

@@ -11,7 +11,7 @@ stretch starts and ends like an onset), and reduced to the picks whose time the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +31,15 @@ COLUMNS = ["network", "station", "location", "channel", "phase", "time", "probab
 
 @dataclass
 class PickSettings:
-    """Attributes: thresholds (probability), overlap (samples or fraction of a window; ``None``: the model's
-    default), batch size, device, ``gap_margin``: seconds around a zero-filled gap without picks, ``sweep``:
-    further thresholds (both phases) at which each chunk is also picked from the same probabilities
-    (:attr:`ChunkResult.sweep`; for choosing thresholds, ``seiscontrast score-picks --thresholds``), and
-    ``highpass``: corner (Hz) of the high-pass of seiscontrast models (``None``: the model's own, 0: off)."""
+    """Attributes: thresholds (probability; ``None``: the model's own, :func:`model_thresholds`), overlap (samples
+    or fraction of a window; ``None``: the model's default), batch size, device, ``gap_margin``: seconds around a
+    zero-filled gap without picks, ``sweep``: further thresholds (both phases) at which each chunk is also picked
+    from the same probabilities (:attr:`ChunkResult.sweep`; for choosing thresholds, ``seiscontrast score-picks
+    --thresholds``), and ``highpass``: corner (Hz) of the high-pass of seiscontrast models (``None``: the model's
+    own, 0: off)."""
 
-    p_threshold: float = 0.3
-    s_threshold: float = 0.3
+    p_threshold: float | None = None
+    s_threshold: float | None = None
     overlap: float | None = None
     batch_size: int = 64
     device: str = "cpu"
@@ -50,7 +51,7 @@ class PickSettings:
         thresholds = [("P threshold", self.p_threshold), ("S threshold", self.s_threshold),
                       *(("sweep threshold", t) for t in self.sweep)]
         for name, value in thresholds:
-            if not 0 < value <= 1:
+            if value is not None and not 0 < value <= 1:
                 raise ValueError(f"{name} must be a probability in (0, 1], got {value:g}")
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"overlap must be >= 0 (samples, or a fraction of a window), got {self.overlap:g}")
@@ -61,10 +62,19 @@ class PickSettings:
         if self.highpass is not None and self.highpass < 0:
             raise ValueError(f"high-pass corner must be >= 0 Hz (0: off), got {self.highpass:g}")
 
+    def for_model(self, model: sbm.WaveformModel) -> PickSettings:
+        """These settings with the thresholds left to the model (``None``) set to its own."""
+        own = model_thresholds(model)
+        return replace(self, p_threshold=own["P"] if self.p_threshold is None else self.p_threshold,
+                       s_threshold=own["S"] if self.s_threshold is None else self.s_threshold)
+
     def annotate_args(self, model: sbm.WaveformModel) -> dict:
         """The model's default ``annotate``/``classify`` arguments with these settings applied."""
         args = model.default_args.copy()
-        args.update(P_threshold=self.p_threshold, S_threshold=self.s_threshold, batch_size=self.batch_size)
+        args.update(batch_size=self.batch_size)
+        for phase, value in (("P", self.p_threshold), ("S", self.s_threshold)):
+            if value is not None:
+                args[f"{phase}_threshold"] = value
         if self.overlap is not None:
             args["overlap"] = int(self.overlap) if self.overlap >= 1 else self.overlap
         if self.highpass is not None:
@@ -73,6 +83,13 @@ class PickSettings:
                                  f"{model.__class__.__name__} takes its input as it comes")
             args["highpass"] = self.highpass
         return args
+
+
+def model_thresholds(model: sbm.WaveformModel) -> dict[str, float]:
+    """The P and S thresholds ``model`` picks at unless told otherwise: those its weights carry (SeisBench's
+    ``default_args``; ours: chosen by ``seiscontrast calibrate``), else its class default."""
+    fallback = model._annotate_args.get("*_threshold", (None, 0.3))[1]
+    return {phase: float(model.default_args.get(f"{phase}_threshold", fallback)) for phase in "PS"}
 
 
 @dataclass

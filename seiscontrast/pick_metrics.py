@@ -179,14 +179,28 @@ def score(picks: dict, refs: ReferenceTraces, tolerances: Sequence[float] = TOLE
     return out
 
 
+def threshold_table(model, annotations: obspy.Stream, refs: ReferenceTraces, tolerance: float = 0.5,
+                    thresholds: Sequence[float] = THRESHOLDS) -> pd.DataFrame:
+    """Pick precision, recall and F1 within ``tolerance`` per phase (columns ``"P f1"`` …) at each threshold
+    (the index), all from the same probabilities."""
+    rows = []
+    for thr in thresholds:
+        s = score(picks_at(model, annotations, thr), refs, (tolerance,))
+        rows.append({"threshold": thr, **{f"{p} {m}": s[f"{p}_{tolerance:g}s_{m}"] for p in PHASES
+                                          for m in ("precision", "recall", "f1")}})
+    return pd.DataFrame(rows).set_index("threshold")
+
+
+def best_thresholds(table: pd.DataFrame) -> dict[str, float]:
+    """Per phase, the threshold of :func:`threshold_table` with the highest F1 (the lowest of equals)."""
+    return {p: float(table[f"{p} f1"].fillna(-1).idxmax()) for p in PHASES}
+
+
 def best_threshold(model, annotations: obspy.Stream, refs: ReferenceTraces, tolerance: float = 0.5,
                    thresholds: Sequence[float] = THRESHOLDS) -> float:
     """The threshold maximising the mean of P and S F1 within ``tolerance`` (choose it on dev, report on test)."""
-    f1 = []
-    for thr in thresholds:
-        s = score(picks_at(model, annotations, thr), refs, (tolerance,))
-        f1.append(np.nanmean([s[f"{p}_{tolerance:g}s_f1"] for p in PHASES]))
-    return float(thresholds[int(np.nanargmax(f1))])
+    table = threshold_table(model, annotations, refs, tolerance, thresholds)
+    return float(table[[f"{p} f1" for p in PHASES]].mean(axis=1).fillna(-1).idxmax())
 
 
 def evaluate_picks(model, dev: ReferenceTraces, tests: dict[str, ReferenceTraces],

@@ -32,6 +32,8 @@ class SeisContrastPicker(sbm.WaveformModel):
         config: the model spec as a dict (:class:`~.checkpoints.ModelSpec`: window and picker network); the whole
             fine-tuning config of older files works too, as it has the same two parts.
         net: the network, if already built and loaded (:func:`~.checkpoints.load_model`).
+        kwargs: SeisBench's, e.g. ``default_args``: the ``P_threshold``/``S_threshold`` a file carries
+            (``seiscontrast calibrate``); without them 0.3.
     """
 
     _annotate_args = sbm.WaveformModel._annotate_args.copy()
@@ -121,7 +123,8 @@ class SeisContrastPicker(sbm.WaveformModel):
         if path.suffix == ".json" or (path.with_suffix(".json").is_file() and not _is_ours(path)):
             return cls.load(path.with_suffix(""), weights_only=True)
         loaded = load_model(path, kind="picker")
-        return cls(config_to_dict(loaded.spec), net=loaded.net).eval()
+        thresholds = {f"{phase}_threshold": float(t) for phase, t in loaded.meta.get("thresholds", {}).items()}
+        return cls(config_to_dict(loaded.spec), net=loaded.net, default_args=thresholds).eval()
 
     @classmethod
     def default(cls) -> SeisContrastPicker:

@@ -36,13 +36,15 @@ log = get_logger(__name__)
 
 #: the augmented runs besides the plain one, by name (see :func:`augment`)
 AUGMENTATIONS = ("polarity", "swap_horizontals", "shifted_windows", "noise")
+#: the pick threshold of every run, whatever the model's own (a calibrated model may carry a higher one)
+RUN_THRESHOLD = 0.3
 
 
 @dataclass
 class PseudoLabelConfig:
     """Attributes:
-    min_probability: peak probability a pick needs in the plain run to become a label (the pick thresholds of
-        all runs stay the model's defaults, so that a weak second pick is seen and makes the record doubtful).
+    min_probability: peak probability a pick needs in the plain run to become a label (every run picks at
+        :data:`RUN_THRESHOLD`, lower, so that a weak second pick is seen and makes the record doubtful).
     agreement: seconds within which every augmented run must pick the phase.
     require: phases every kept record must have a label for (``"PS"``: both; ``""``: any label).
     window_shift: seconds by which the windows of ``shifted_windows`` are moved against the plain run's grid.
@@ -100,7 +102,7 @@ def augment(st: obspy.Stream, name: str, cfg: PseudoLabelConfig) -> obspy.Stream
 def run_picks(model: sbm.WaveformModel, st: obspy.Stream, cfg: PseudoLabelConfig) -> dict[str, list]:
     """``{run name: [(phase, time, peak probability), ...]}`` for the plain run and every augmentation, each
     through the ``seiscontrast pick`` path (resampling, cleaning, windows on a time grid)."""
-    settings = PickSettings()
+    settings = PickSettings(RUN_THRESHOLD, RUN_THRESHOLD)
     plain = model_record(model, st.copy(), InputReport(log_notes=False))
     runs = {}
     for name in ("plain", *AUGMENTATIONS):

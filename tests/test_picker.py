@@ -179,3 +179,59 @@ def test_a_picker_file_from_before_head_detection_keeps_its_detection_output(tmp
     x = torch.randn(1, 3, 1000)
     with torch.no_grad():
         torch.testing.assert_close(loaded.net(x).detection, net(x).detection)
+
+
+def test_calibrate_chooses_each_phases_best_threshold_and_picking_uses_it(tiny_picker_file, synth_dir, tmp_path):
+    """``seiscontrast calibrate --data``: per phase the threshold with the best dev F1, stored in a copy of the
+    file with the same weights; picking then uses it unless told otherwise, and ``--p/s-threshold`` set it."""
+    from seiscontrast import pick_metrics
+    from seiscontrast.checkpoints import read_model_file
+    from seiscontrast.cli import main
+    from seiscontrast.pick import PickSettings, model_thresholds
+
+    out = tmp_path / "calibrated.pt"
+    candidates = [0.05, 0.3, 0.6]
+    assert main(["calibrate", str(tiny_picker_file), "--data", str(synth_dir), "--thresholds", *map(str, candidates),
+                 "--out", str(out)]) == 0
+    original = load_picker_model(str(tiny_picker_file))
+    dev = pick_metrics.reference_traces(synth_dir, "dev")
+    table = pick_metrics.threshold_table(original, pick_metrics.annotate(original, dev), dev, 0.5, candidates)
+    expected = {p: candidates[int(np.argmax(table[f"{p} f1"].fillna(-1).to_numpy()))] for p in "PS"}
+    calibrated = load_picker_model(str(out))
+    assert model_thresholds(calibrated) == expected and model_thresholds(original) == {"P": 0.3, "S": 0.3}
+    assert PickSettings().annotate_args(calibrated)["S_threshold"] == expected["S"]
+    assert PickSettings(p_threshold=0.7).for_model(calibrated).p_threshold == 0.7
+    before, after = read_model_file(tiny_picker_file)[1], read_model_file(out)[1]
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert main(["calibrate", str(out), "--p-threshold", "0.45", "--s-threshold", "0.55"]) == 0   # in place
+    assert model_thresholds(load_picker_model(str(out))) == {"P": 0.45, "S": 0.55}
+    assert "set by hand" in read_model_file(out)[2]["thresholds_source"]
+
+
+def test_picking_keeps_a_seisbench_models_own_thresholds():
+    """Weights that carry thresholds (SeisBench's ``default_args``) pick at them unless told otherwise."""
+    import seisbench.models as sbm
+
+    from seiscontrast.pick import PickSettings
+
+    model = sbm.PhaseNet()
+    model.default_args.update(P_threshold=0.44)
+    args = PickSettings().annotate_args(model)
+    assert args["P_threshold"] == 0.44 and args.get("S_threshold", 0.3) == 0.3
+    assert PickSettings(p_threshold=0.2).annotate_args(model)["P_threshold"] == 0.2
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "give --data to choose the thresholds"),
+    (["--p-threshold", "0.5"], "both --p-threshold and --s-threshold"),
+    (["--p-threshold", "1.5", "--s-threshold", "0.5"], "probabilities in (0, 1]")])
+def test_calibrate_refuses_what_it_cannot_do(tiny_picker_file, tmp_path, argv, message, capsys):
+    from seiscontrast.checkpoints import ModelSpec, save_model_file
+    from seiscontrast.cli import main
+    from seiscontrast.model import ModelConfig
+
+    assert main(["calibrate", str(tiny_picker_file), *argv, "--out", str(tmp_path / "x.pt")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+    save_model_file(tmp_path / "backbone.pt", ModelSpec("pretrained", model=ModelConfig()), {})
+    assert main(["calibrate", str(tmp_path / "backbone.pt"), "--p-threshold", "0.5", "--s-threshold", "0.5"]) == 2
+    assert "backbone.pt" in capsys.readouterr().err

@@ -20,6 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
 
 def _duration(text: str) -> float:
     """``1d``, ``6h``, ``30m``, ``600s`` or plain seconds."""
@@ -54,8 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--plot", metavar="DIR", help="a figure of each station's first chunk (first 2 h) into DIR")
     out.add_argument("--restart", action="store_true", help="discard the picks of an earlier run of this --out")
     pk = p.add_argument_group("picking")
-    pk.add_argument("--p-threshold", type=float, default=0.3, help="P probability threshold (default 0.3)")
-    pk.add_argument("--s-threshold", type=float, default=0.3, help="S probability threshold (default 0.3)")
+    pk.add_argument("--p-threshold", type=float, help="P probability threshold (default: the "
+                   "model's own, see `seiscontrast calibrate`; 0.3 where it has none)")
+    pk.add_argument("--s-threshold", type=float, help="S probability threshold (default: the "
+                   "model's own, see `seiscontrast calibrate`; 0.3 where it has none)")
     pk.add_argument("--overlap", type=float, help="window overlap in samples (>= 1) or as a fraction of a window "
                     "(default: the model's own; 0.25 for seiscontrast models)")
     pk.add_argument("--highpass", type=float, help="corner (Hz) of the causal high-pass before picking (default: the "
@@ -114,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     picking = PickSettings(args.p_threshold, args.s_threshold, args.overlap, args.batch_size, args.device,
                            highpass=args.highpass)   # checks the values before the model loads
     model = load_picker_model(args.model).to(args.device).eval()
+    picking = picking.for_model(model)   # run.json records the thresholds used, the model's own included
+    log.info("thresholds: P %g, S %g", picking.p_threshold, picking.s_threshold)
     name, version = describe_model(args.model, model)
     archive = ArchiveConfig(args.chunk, args.max_gap, args.min_rate,
                             str(Path(args.inventory).resolve()) if args.inventory else None)

@@ -31,8 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "0.5); the largest also bounds MAE, bias and extra picks")
     p.add_argument("--margin", type=float, default=30.0, help="score an instrument's picks within this many "
                    "seconds of its references (default 30; negative: all its picks)")
-    p.add_argument("--p-threshold", type=float, default=0.3, help="P probability threshold (default 0.3)")
-    p.add_argument("--s-threshold", type=float, default=0.3, help="S probability threshold (default 0.3)")
+    p.add_argument("--p-threshold", type=float, help="P probability threshold (default: the "
+                   "model's own, see `seiscontrast calibrate`; 0.3 where it has none)")
+    p.add_argument("--s-threshold", type=float, help="S probability threshold (default: the "
+                   "model's own, see `seiscontrast calibrate`; 0.3 where it has none)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--thresholds", type=float, nargs="+", metavar="T", help="also score at these probability "
                    "thresholds (from the same probabilities) and name the best per phase by F1 within the largest "
