@@ -257,11 +257,15 @@ def test_inventory_rotates_z12_to_zne(tmp_path):
 
 
 def test_pick_files_in_python_matches_the_cli_example():
-    from seiscontrast.pick import COLUMNS, pick_files
+    from seiscontrast.pick import COLUMNS, PickSettings, pick_files
     from seiscontrast.picker import RESOURCES, SeisContrastPicker
 
-    result = pick_files([RESOURCES / "example"], SeisContrastPicker.default())
+    model = SeisContrastPicker.default()
+    result = pick_files([RESOURCES / "example"], model)
     assert list(result.picks.columns) == COLUMNS and (result.chunks, result.stations) == (1, 1)
-    assert sorted(result.picks.phase) == ["P", "S"] and not result.report.errors and not result.report.warnings
+    # as the README prints: the P at the model's own threshold (0.4), the weaker S (0.34) only at 0.3
+    assert sorted(result.picks.phase) == ["P"] and not result.report.errors and not result.report.warnings
+    lower = pick_files([RESOURCES / "example"], model, PickSettings(s_threshold=0.3)).picks
+    assert sorted(lower.phase) == ["P", "S"] and lower.probability.min() < 0.4
     assert [n for _, n in result.report.notes] == ["BW.RJOB..EH: 30.0 s is shorter than one window (40.96 s); "
                                                    "zero-padded"]
