@@ -70,7 +70,8 @@ def synthetic_dev_thresholds(model, folder: str, thresholds=(0.2, 0.3, 0.4, 0.5,
     table = pick_metrics.threshold_table(model, pick_metrics.annotate(model, dev), dev, 0.5, thresholds)
     print(f"synthetic dev split ({dev.n_traces} traces of {folder}), picks within 0.5 s:")
     print(table.round(3).to_string())
-    print("best F1: " + ", ".join(f"{ph} at {table[f'{ph} f1'].idxmax()}" for ph in "PS"), flush=True)
+    print("best F1: " + ", ".join(f"{ph} at {t:g}" for ph, t in pick_metrics.best_thresholds(table).items()),
+          flush=True)
 
 
 def synthetic_onset_types(model, folder: str, count: int = 1000, threshold: float = 0.3) -> None:

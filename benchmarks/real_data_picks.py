@@ -46,7 +46,13 @@ from obspy.taup import TauPyModel
 
 from seiscontrast.data.obspy_source import InputReport
 from seiscontrast.data.windows import highpass
-from seiscontrast.pick import PickSettings, annotate_record, model_record, model_thresholds
+from seiscontrast.pick import (
+    PickSettings,
+    annotate_record,
+    model_record,
+    model_thresholds,
+    picks_at_threshold,
+)
 from seiscontrast.pick_metrics import taup_onsets
 from seiscontrast.picker import load_picker_model
 from seiscontrast.pseudo_labels import dataset_streams as package_streams
@@ -225,7 +231,7 @@ def threshold_sweep(records: list, models: dict, thresholds: list[float], tolera
             annotations, _ = annotate_record(model, record(model, st), PickSettings())
             args = PickSettings().annotate_args(model)
             for t in thresholds:
-                picks = model.classify_aggregate(annotations, {**args, "P_threshold": t, "S_threshold": t}).picks
+                picks = picks_at_threshold(model, annotations, args, t)
                 rows.append({"model": label, "threshold": t,
                              **score([(p.phase, p.peak_time) for p in picks], ref, tolerance)})
     g = pd.DataFrame(rows).groupby(["model", "threshold"], sort=False)

@@ -139,7 +139,8 @@ def main() -> None:
                   "schedule.backbone_lr_mult=0.5", "window.highpass=0.5", f"seed={a.seed}"]
     if not (ft / "picker.pt").is_file():
         step(["finetune", *finetuning, "--data", str(synth), "--out", str(ft), "--pretrained", str(pre / "model.pt"),
-              "--max-steps", str(a.finetune_steps), "picker.head.hidden=16", "optim.lr=2e-3", "optim.warmup_steps=100", *a.finetune_set])
+              "--max-steps", str(a.finetune_steps), "picker.head.hidden=16", "optim.lr=2e-3",
+              "optim.warmup_steps=100", *a.finetune_set])
     if a.self_train:
         pseudo = [work / f"pseudo_{k}" for k in range(len(a.self_train))]
         for folder, out in zip(a.self_train, pseudo):

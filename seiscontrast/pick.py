@@ -70,11 +70,9 @@ class PickSettings:
 
     def annotate_args(self, model: sbm.WaveformModel) -> dict:
         """The model's default ``annotate``/``classify`` arguments with these settings applied."""
+        resolved = self.for_model(model)
         args = model.default_args.copy()
-        args.update(batch_size=self.batch_size)
-        for phase, value in (("P", self.p_threshold), ("S", self.s_threshold)):
-            if value is not None:
-                args[f"{phase}_threshold"] = value
+        args.update(P_threshold=resolved.p_threshold, S_threshold=resolved.s_threshold, batch_size=self.batch_size)
         if self.overlap is not None:
             args["overlap"] = int(self.overlap) if self.overlap >= 1 else self.overlap
         if self.highpass is not None:
@@ -90,6 +88,12 @@ def model_thresholds(model: sbm.WaveformModel) -> dict[str, float]:
     ``default_args``; ours: chosen by ``seiscontrast calibrate``), else its class default."""
     fallback = model._annotate_args.get("*_threshold", (None, 0.3))[1]
     return {phase: float(model.default_args.get(f"{phase}_threshold", fallback)) for phase in "PS"}
+
+
+def picks_at_threshold(model: sbm.WaveformModel, annotations: Stream, args: dict, threshold: float):
+    """Picks of both phases at ``threshold`` from probabilities already computed with ``args``
+    (:meth:`PickSettings.annotate_args`): another threshold costs no second pass of the network."""
+    return model.classify_aggregate(annotations, {**args, "P_threshold": threshold, "S_threshold": threshold}).picks
 
 
 @dataclass
@@ -225,8 +229,7 @@ def pick_chunk(model: sbm.WaveformModel, chunk: Chunk, settings: PickSettings, a
         return result
     result.rows = _rows(chunk, picks)
     for threshold in settings.sweep:
-        swept = model.classify_aggregate(annotations, {**args, "P_threshold": threshold, "S_threshold": threshold})
-        result.sweep[threshold] = _rows(chunk, swept.picks)
+        result.sweep[threshold] = _rows(chunk, picks_at_threshold(model, annotations, args, threshold))
     data_end = rec.start + rec.data.shape[1] / rec.sampling_rate
     result.hours = max(0.0, min(chunk.t1, data_end) - max(chunk.t0, rec.start)) / 3600
     if plot_dir is not None and chunk.first:

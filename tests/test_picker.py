@@ -132,17 +132,24 @@ def test_pick_settings_out_of_range_are_refused_up_front(tmp_path, option, value
     assert message in err and value in err and "absent" not in err
 
 
-@pytest.mark.parametrize("batchnorm, detection", [(False, True), (True, False)])
-def test_a_unet_head_picker_file_loads_with_its_weights(tmp_path, batchnorm, detection):
-    from seiscontrast.checkpoints import ModelSpec, load_model, save_model_file
+def tiny_picker_spec(**head):
+    """The spec of a tiny seiscontrast picker (8-channel head) with these head settings."""
+    from seiscontrast.checkpoints import ModelSpec
     from seiscontrast.config import config_from_dict
-    from seiscontrast.heads import PickerConfig, UNetPickingHead
+    from seiscontrast.heads import PickerConfig
 
     picker = config_from_dict(PickerConfig, {"model": {
         "encoder": {"channels": [8, 8]}, "context": {"dim": 16, "num_heads": 2, "depths": [1, 1, 1]},
-        "quantizer": {"dim": 16}, "final_dim": 16}, "head": {"hidden": 8, "unet_channels": [4, 8, 8],
-                                                        "unet_batchnorm": batchnorm, "detection": detection}})
-    spec = ModelSpec("picker", picker=picker, labels="PSND")
+        "quantizer": {"dim": 16}, "final_dim": 16}, "head": {"hidden": 8, **head}})
+    return ModelSpec("picker", picker=picker, labels="PSND")
+
+
+@pytest.mark.parametrize("batchnorm, detection", [(False, True), (True, False)])
+def test_a_unet_head_picker_file_loads_with_its_weights(tmp_path, batchnorm, detection):
+    from seiscontrast.checkpoints import load_model, save_model_file
+    from seiscontrast.heads import UNetPickingHead
+
+    spec = tiny_picker_spec(unet_channels=[4, 8, 8], unet_batchnorm=batchnorm, detection=detection)
     net = spec.build()
     net(3 + 2 * torch.randn(4, 3, 1000))        # batch statistics move the running ones away from their start
     net.eval()
@@ -158,15 +165,12 @@ def test_a_unet_head_picker_file_loads_with_its_weights(tmp_path, batchnorm, det
 def test_a_picker_file_from_before_head_detection_keeps_its_detection_output(tmp_path, written_as):
     """Heads have no detection output by default now; a file whose config does not name ``head.detection`` was
     written when they all had one, and must load as such, with its weights."""
-    from seiscontrast.checkpoints import FORMAT, ModelSpec, load_model
-    from seiscontrast.config import config_from_dict, config_to_dict
-    from seiscontrast.heads import HeadConfig, PickerConfig
+    from seiscontrast.checkpoints import FORMAT, load_model
+    from seiscontrast.config import config_to_dict
+    from seiscontrast.heads import HeadConfig
 
     assert not HeadConfig().detection
-    picker = config_from_dict(PickerConfig, {"model": {
-        "encoder": {"channels": [8, 8]}, "context": {"dim": 16, "num_heads": 2, "depths": [1, 1, 1]},
-        "quantizer": {"dim": 16}, "final_dim": 16}, "head": {"hidden": 8, "detection": True}})
-    spec = ModelSpec("picker", picker=picker, labels="PSND")
+    spec = tiny_picker_spec(detection=True)
     net = spec.build().eval()
     old = config_to_dict(spec)
     del old["picker"]["head"]["detection"]
