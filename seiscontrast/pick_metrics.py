@@ -20,7 +20,8 @@ import obspy
 import pandas as pd
 from obspy import UTCDateTime
 
-from .data.seisbench_source import P_COLUMNS, S_COLUMNS
+from .data.seisbench_source import P_COLUMNS, S_COLUMNS, open_dataset
+from .data.windows import WindowConfig
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -66,14 +67,14 @@ def _has_pick_columns(metadata: pd.DataFrame) -> bool:
 
 
 def reference_traces(source: str | Path, split: str | None = None, components: str = "ZNE") -> ReferenceTraces:
-    """Whole traces and reference onsets of a SeisBench-format folder (one split, or all traces).
+    """Whole traces and reference onsets of a SeisBench-format folder or dataset (one split, or all traces), each
+    at its recorded rate.
 
-    Raises ``ValueError`` naming the folder when it has neither pick columns nor source/station coordinates.
+    Raises ``ValueError`` naming the source when it is no dataset (:func:`~.data.seisbench_source.open_dataset`)
+    or has neither pick columns nor source/station coordinates.
     """
-    import seisbench.data as sbd
-
     path = Path(source)
-    ds = sbd.WaveformDataset(path, sampling_rate=None, component_order=components, dimension_order="NCW")
+    ds = open_dataset(source, WindowConfig(components=components), resample=False)
     if split is not None:
         ds = getattr(ds, split)()
     md = ds.metadata

@@ -228,7 +228,8 @@ def test_picking_keeps_a_seisbench_models_own_thresholds():
 @pytest.mark.parametrize("argv, message", [
     ([], "give --data to choose the thresholds"),
     (["--p-threshold", "0.5"], "both --p-threshold and --s-threshold"),
-    (["--p-threshold", "1.5", "--s-threshold", "0.5"], "probabilities in (0, 1]")])
+    (["--p-threshold", "1.5", "--s-threshold", "0.5"], "probabilities in (0, 1]"),
+    (["--data", "no_such_dataset_folder"], "'no_such_dataset_folder' is neither a folder")])
 def test_calibrate_refuses_what_it_cannot_do(tiny_picker_file, tmp_path, argv, message, capsys):
     from seiscontrast.checkpoints import ModelSpec, save_model_file
     from seiscontrast.cli import main

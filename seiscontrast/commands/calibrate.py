@@ -17,9 +17,8 @@ from ..pick_metrics import THRESHOLDS
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="picker.pt from `seiscontrast finetune`")
-    p.add_argument("--data", help="labelled SeisBench-format folder (a downloaded SeisBench dataset lies in "
-                   "seisbench.cache_data_root/NAME); its picks, or TauP arrivals from its source and station "
-                   "coordinates, are the reference")
+    p.add_argument("--data", help="labelled SeisBench-format folder or SeisBench dataset name (e.g. ETHZ); its "
+                   "picks, or TauP arrivals from its source and station coordinates, are the reference")
     p.add_argument("--split", default="dev", help="split of --data to choose on (default dev; 'all': every trace)")
     p.add_argument("--tolerance", type=float, default=0.5, help="a pick within this many seconds of its reference "
                    "counts (default 0.5)")
