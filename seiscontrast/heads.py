@@ -61,6 +61,9 @@ class HeadConfig:
     detection: bool = False
 
     def __post_init__(self):
+        if self.hidden < 0 or (self.hidden == 0 and not self.unet_channels):
+            raise ValueError(f"head.hidden must be >= 1 (0 only for a U-Net head, which then reads the waveform "
+                             f"alone), got {self.hidden}")
         if any(c < 1 for c in self.unet_channels) or self.unet_stride < 2:
             raise ValueError(f"head.unet_channels must be positive and head.unet_stride >= 2, got "
                              f"{self.unet_channels} and {self.unet_stride}")
@@ -165,7 +168,7 @@ class PickingHead(nn.Module):
         channels = cfg.hidden + waveform_channels(cfg)
         convs = []
         for _ in range(cfg.layers):
-            convs += [nn.Conv1d(channels, cfg.hidden, cfg.kernel, padding=cfg.kernel // 2), nn.GELU()]
+            convs += _conv(channels, cfg.hidden, cfg.kernel)   # unpacked: parameter names as in files written
             channels = cfg.hidden
         self.refine = nn.Sequential(*convs)
         self.out = nn.Conv1d(channels, 3 + cfg.detection, 1)  # P, S, noise logits (+ detection logit)
@@ -248,6 +251,8 @@ class BackbonePicker(nn.Module):
 
     def forward(self, x: torch.Tensor) -> PickerOutput:
         x = self.backbone.normalize(x)       # once, for the backbone and the head's waveform input
+        if not self.head.cfg.hidden:         # a head that reads the waveform alone: the backbone's work is unused
+            return self.head(x.new_zeros(x.shape[0], 1, self.head.project.in_features), x)
         return self.head(self.backbone(x, normalized=True), x)
 
     def stages(self) -> dict[str, list[nn.Module]]:

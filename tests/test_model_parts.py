@@ -473,6 +473,21 @@ def test_unet_head_is_chosen_by_its_config_and_keeps_any_length():
     assert alone(torch.randn(2, 16, 16), torch.randn(2, 3, 1000)).log_probs.shape == (2, 3, 1000)
 
 
+def test_a_head_without_features_skips_the_backbone():
+    """``hidden=0``: the U-Net head reads the waveform alone, so the picker does not pay for the backbone."""
+    picker = tiny_picker(HeadConfig(hidden=0, unet_channels=[4, 4])).eval()
+
+    def no_backbone(*args, **kwargs):
+        raise AssertionError("the backbone ran")
+
+    x = torch.randn(2, 3, 512)
+    expected = picker.head(torch.zeros(2, 7, picker.head.project.in_features), picker.backbone.normalize(x))
+    picker.backbone.forward = no_backbone
+    assert torch.allclose(picker(x).log_probs, expected.log_probs)
+    with pytest.raises(ValueError, match="head.hidden"):
+        HeadConfig(hidden=0)                       # the plain head has nothing to refine without features
+
+
 def test_unet_batchnorm_keeps_deep_levels_at_the_scale_of_the_first():
     """PhaseNet's depth without normalisation starts with its coarse levels fading (each convolution shrinks
     the signal at PyTorch's default initialisation); with ``unet_batchnorm`` every level starts at one scale."""
