@@ -18,13 +18,16 @@ keeps its P on ObsPy's example event resampled to 20 Hz, and how much later our 
 PhaseNetLight's on the same records (a comparison the reference's own error, shared by both, does not blur), and
 on how many records each picker's S nearest the reference lies 0.5-2 s before or after it (a displaced S counts
 as a miss and a false pick). ``--p-curves`` / ``--s-curves`` plot the probabilities on
-the records where this goes most wrong.
+the records where this goes most wrong. ``--views`` scores both networks again on the same records as other
+instruments would record them (:data:`VIEWS`: an accelerometer, 1 Hz and 4.5 Hz geophones, a vertical-only
+station), the kinds of channel the synthetic training data adds and the dataset lacks.
 
     python benchmarks/real_data_picks.py --dataset ../shared/data/seisbench-dummy \\
         --phasenetlight ../shared/data/phasenetlight-ethz
     python benchmarks/real_data_picks.py --catalog picks.xml --waveforms /data/events/   # + your labelled set
     python benchmarks/real_data_picks.py --catalog-check   # the dataset once more, through the catalogue path
     python benchmarks/real_data_picks.py --p-curves docs/real_p_curves.png --s-curves docs/real_s_curves.png
+    python benchmarks/real_data_picks.py --views        # + as accelerometers, geophones and vertical-only stations
 """
 
 from __future__ import annotations
@@ -133,16 +136,45 @@ def reference_check(table: pd.DataFrame, model: str, other: str, phase: str, tol
                     agree: float = 0.3) -> dict:
     """How much of ``model``'s miss-and-false-pick count on ``phase`` the reference itself may cause: the records
     where its pick nearest the reference is displaced (beyond ``tolerance``, within 2 s), how many of those have
-    ``other``'s nearest pick within ``agree`` s of it (two networks trained on different data, off together), and
-    how the two networks' residuals correlate where both lie within 2 s (near 1: the reference's error dominates
-    the scatter)."""
+    ``other``'s nearest pick within ``agree`` s of it (two networks trained on different data, off together) and
+    how many have no pick of ``other`` at all, and how the two networks' residuals correlate where both lie within
+    2 s (near 1: the reference's error dominates the scatter)."""
     a, b = (table[table.model == m].set_index("trace")[f"{phase}_nearest"] for m in (model, other))
     displaced = a[(a.abs() > tolerance) & (a.abs() <= 2)]
-    shared = (displaced - b.reindex(displaced.index)).abs() <= agree
+    theirs = b.reindex(displaced.index)
+    shared = (displaced - theirs).abs() <= agree
     both = (a.abs() <= 2) & (b.abs() <= 2)
     corr = float(np.corrcoef(a[both], b[both])[0, 1]) if both.sum() > 2 else float("nan")
     return {"displaced": int(len(displaced)), "displaced_with_other": int(shared.sum()),
+            "displaced_other_none": int(theirs.isna().sum()),
             "residual_correlation": corr, "records_both_within_2s": int(both.sum())}
+
+
+def geophone(corner: float):
+    """The record as a geophone of natural frequency ``corner`` would give it: velocity through a causal 2-pole
+    high-pass at ``corner`` (damping 0.707, a typical geophone's)."""
+    def view(st):
+        st = st.copy().detrend("linear")
+        return st.filter("highpass", freq=corner, corners=2, zerophase=False)
+    return view
+
+
+#: the same records as other instruments would record them (a broadband record is ground velocity)
+VIEWS = {"accelerometer": lambda st: st.copy().differentiate(), "geophone 1 Hz": geophone(1.0),
+         "geophone 4.5 Hz": geophone(4.5), "vertical only": lambda st: st.select(component="Z").copy()}
+
+
+def instrument_views(records: list, models: dict, tolerance: float) -> pd.DataFrame:
+    """Each of :data:`VIEWS` of every record through each model's pick path, scored as the recordings are:
+    one row per view and model, as :func:`summarise` gives them."""
+    rows = []
+    for view, transform in VIEWS.items():
+        for name, st, ref in records:
+            seen = transform(st)
+            for label, model in models.items():
+                picks = [(p.phase, p.peak_time) for p in pick_path(model, seen)]
+                rows.append({"trace": name, "model": f"{view} | {label}", **score(picks, ref, tolerance)})
+    return summarise(pd.DataFrame(rows))
 
 
 def curve_records(table: pd.DataFrame, phase: str, count: int) -> set[str]:
@@ -329,6 +361,9 @@ def main():
                     "where our S pick lies farthest (within 2 s) from TauP's")
     ap.add_argument("--sweep", type=float, nargs="+", metavar="T", help="also score our picker and PhaseNetLight "
                     "through the pick path at these thresholds (both phases), e.g. --sweep 0.2 0.3 0.4 0.5 0.6")
+    ap.add_argument("--views", action="store_true", help="also score our picker and PhaseNetLight through the pick "
+                    "path on the records as an accelerometer, 1 and 4.5 Hz geophones and a vertical-only station "
+                    "would record them")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_data_picks.json"))
     args = ap.parse_args()
     ours = load_picker_model(args.model)
@@ -376,7 +411,8 @@ def main():
                                      args.tolerance) for phase in "PS"}
     for phase, c in checks.items():
         print(f"{phase}: our pick nearest TauP's displaced by {args.tolerance}-2 s on {c['displaced']} records, on "
-              f"{c['displaced_with_other']} of them with PhaseNetLight's within 0.3 s of ours; the two networks' "
+              f"{c['displaced_with_other']} of them with PhaseNetLight's within 0.3 s of ours, on "
+              f"{c['displaced_other_none']} with none of PhaseNetLight's; the two networks' "
               f"residuals correlate at {c['residual_correlation']:.2f} ({c['records_both_within_2s']} records)")
     print("ObsPy example (BW.RJOB) at 100 Hz and resampled to 20 Hz: P kept?",
           {k: v["P_kept_at_20Hz"] for k, v in example.items()})
@@ -395,6 +431,12 @@ def main():
         print(f"pick path at other thresholds (both phases), recall within {args.tolerance} s and false picks:")
         print(sweep.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         result["threshold_sweep"] = json.loads(sweep.to_json(orient="records"))
+    if args.views:
+        views = instrument_views(records, {"seiscontrast": ours, "PhaseNetLight-ETHZ": pnl}, args.tolerance)
+        print("pick path on the same records as other instruments would record them:")
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(views.to_string(float_format=lambda v: f"{v:.3f}"))
+        result["instrument_views"] = json.loads(views.to_json(orient="index"))
     check = args.catalog_check is not None
     if check:
         if args.catalog:
