@@ -19,12 +19,14 @@
     python data_prep/train_default_model.py --work runs/default_model [--real ../shared/data/seisbench-dummy] \
         [--real-benchmark ../shared/data/seisbench-dummy] [--real-noise none] [--microseisms 3 100] \
         [--pretrain-set model.context.depths=[0,1,1]] [--finetune-set picker.head.hidden=8] [--nucleation 0.5] \
-        [--site-resonance 0.5] [--linear-phase 0.8] [--seed 1] [--self-train ../shared/data/seisbench-dummy]
+        [--site-resonance 0.5] [--linear-phase 0.8] [--colocated-accelerometers 0.15] [--seed 1] \
+        [--self-train ../shared/data/seisbench-dummy]
 
 ``--real-noise none`` keeps the synthetic noise only; ``--microseisms`` sets the synthetic broadband stations'
 microseism / high-frequency noise ratios; ``--nucleation`` the share of synthetic events with a weak nucleation
 sub-event; ``--site-resonance`` the share of synthetic stations on a ringing soft layer; ``--linear-phase`` the
-share of synthetic recordings through a linear-phase digitiser filter; ``--seed`` the seed of the
+share of synthetic recordings through a linear-phase digitiser filter; ``--colocated-accelerometers`` the share
+of real-noise traces from velocity sensors seen by an accelerometer instead; ``--seed`` the seed of the
 data, pretraining and fine-tuning (0 made the bundled model);
 ``--pretrain-set``/``--finetune-set`` add config overrides to those steps (after the recipe's own, so they win):
 the variants measured in the model card are runs of this script with them. ``--self-train`` (with
@@ -106,6 +108,9 @@ def main() -> None:
                     help="share of synthetic stations on a ringing soft surface layer (seiscontrast synth)")
     ap.add_argument("--linear-phase", default="0", metavar="FRACTION",
                     help="share of synthetic recordings with a linear-phase digitiser filter (seiscontrast synth)")
+    ap.add_argument("--colocated-accelerometers", default="0", metavar="FRACTION",
+                    help="share of real-noise traces from velocity sensors seen by an accelerometer beside them "
+                    "(seiscontrast synth)")
     ap.add_argument("--seed", default="0", help="seed of the synthetic data, pretraining and fine-tuning (another seed "
                     "measures how much a run of the recipe varies)")
     ap.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining overrides")
@@ -125,6 +130,7 @@ def main() -> None:
         step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", a.seed, "--jobs", str(a.jobs),
               "--realistic", "--microseisms", *a.microseisms, "--nucleation", a.nucleation,
               "--site-resonance", a.site_resonance, "--linear-phase", a.linear_phase,
+              "--colocated-accelerometers", a.colocated_accelerometers,
               *(["--real-noise", *obspy_noise_files()] if a.real_noise == "obspy" else [])])
     pre = work / "pretrain"
     if not (pre / "model.pt").is_file():

@@ -72,6 +72,29 @@ def test_synthetic_traces_take_real_noise_and_its_sensor(bank):
     assert other["trace_noise_source"] == "synthetic"
 
 
+def test_velocity_noise_can_be_seen_by_a_colocated_accelerometer(tmp_path):
+    """``colocated_accelerometer_fraction``: real noise from a broadband sensor becomes its time derivative (ground
+    acceleration) at the same level above 1 Hz, the trace an accelerometer's (HN); picks and the noise drawn stay."""
+    st = make_stream(seconds=240.0, channels="HHZ,HHN,HHE", seed=5)
+    path = tmp_path / "XX.VEL.mseed"
+    st.write(str(path), format="MSEED")
+    bank = str(build_noise_bank([str(path)], tmp_path / "bank.h5", progress=False)[0])
+    base = dict(seed=3, noise_bank=bank, real_noise_fraction=1.0, noise_fraction=0.0)
+    for i in range(3):
+        _, meta_v, _, noise_v = synthesize_trace(SynthConfig(**base), i, return_parts=True)
+        _, meta_a, _, noise_a = synthesize_trace(SynthConfig(**base, colocated_accelerometer_fraction=1.0), i,
+                                                 return_parts=True)
+        assert meta_v["station_instrument"] == "broadband"
+        assert meta_a["station_instrument"] == "accelerometer" and meta_a["trace_channel"] == "HN"
+        assert meta_a["trace_noise_source"] == meta_v["trace_noise_source"] + " as acceleration"
+        assert meta_a["trace_p_arrival_sample"] == meta_v["trace_p_arrival_sample"]
+        derivative = np.gradient(noise_v.astype(np.float64), axis=-1)
+        for c in range(3):
+            assert np.corrcoef(derivative[c], noise_a[c])[0, 1] > 0.999
+    with pytest.raises(ValueError, match="colocated_accelerometer_fraction"):
+        SynthConfig(colocated_accelerometer_fraction=1.5)
+
+
 def test_synth_command_cuts_a_bank_and_records_the_noise_source(recording, tmp_path, capsys):
     out = tmp_path / "ds"
     assert main(["synth", str(out), "--n-traces", "12", "--jobs", "1", "--real-noise", str(recording),

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--linear-phase", type=float, default=0.0, metavar="FRACTION",
                    help="share of recordings whose digitiser anti-alias filter is linear-phase (as most modern "
                         "digitisers' are: onsets ring before the arrival) instead of minimum-phase")
+    p.add_argument("--colocated-accelerometers", type=float, default=0.0, metavar="FRACTION",
+                   help="share of the real-noise traces from velocity sensors seen by an accelerometer beside the "
+                        "sensor instead (the noise differentiated, the event through an accelerometer)")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
 
 
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
                       real_noise_fraction=args.real_noise_fraction, broadband_microseisms=list(args.microseisms),
                       nucleation_fraction=args.nucleation, site_resonance_fraction=args.site_resonance,
                       linear_phase_fraction=args.linear_phase,
+                      colocated_accelerometer_fraction=args.colocated_accelerometers,
                       **(REALISTIC if args.realistic else {}))
     out = Path(args.out_dir)
     if (out / "metadata.csv").exists():

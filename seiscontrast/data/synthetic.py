@@ -25,7 +25,8 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
   horizontals), cultural noise band, instrument self-noise, slow amplitude modulation, and now and then
   noise bursts, spikes, telemetry gaps (zeros), DC offsets/trends and clipping. The SNR spans ~0.3 to >1000.
   Or, with a noise bank (``SynthConfig.noise_bank``), **real noise** recorded by real stations, with the event
-  seen through the sensor kind and original rate of that recording.
+  seen through the sensor kind and original rate of that recording (or, ``colocated_accelerometer_fraction``, of
+  an accelerometer beside it: the noise differentiated).
 * **Traces**: noise-only traces (no picks) and, occasionally, a second event in the same trace
   (``trace_p2_arrival_sample``/``trace_s2_arrival_sample``). Picks are left out where the phase is buried in
   noise (as an analyst would) or falls outside the trace.
@@ -86,6 +87,11 @@ class SynthConfig:
     ``linear_phase_fraction`` of the recordings pass a linear-phase (zero-phase) anti-alias filter, as most
     modern digitisers' FIR decimation filters are, instead of a minimum-phase one: a sharp onset then rings
     *before* the arrival, near the original rate's Nyquist frequency, as on real records; the picks stay at the arrival.
+    ``colocated_accelerometer_fraction`` of the real-noise traces whose recording came from a velocity sensor are
+    seen by an accelerometer beside it instead: the real noise differentiated to ground acceleration (then scaled
+    like any noise), the event through the accelerometer's response. A noise bank cut from broadband and
+    short-period records has no accelerometer noise of its own, so without this every accelerometer trace carries
+    synthetic noise.
     """
 
     n_traces: int = 1000
@@ -108,6 +114,7 @@ class SynthConfig:
     nucleation_fraction: float = 0.0
     site_resonance_fraction: float = 0.0
     linear_phase_fraction: float = 0.0
+    colocated_accelerometer_fraction: float = 0.0
 
     def __post_init__(self):
         if self.n_traces < 1:
@@ -115,7 +122,8 @@ class SynthConfig:
         if abs(sum(self.split_fractions) - 1) > 1e-6 or len(self.split_fractions) != 3:
             raise ValueError(f"split_fractions must be three numbers summing to 1, got {self.split_fractions}")
         for name in ("accelerometer_fraction", "vertical_only_fraction", "real_noise_fraction", "noise_fraction",
-                     "nucleation_fraction", "site_resonance_fraction", "linear_phase_fraction"):
+                     "nucleation_fraction", "site_resonance_fraction", "linear_phase_fraction",
+                     "colocated_accelerometer_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         lo, hi = self.broadband_microseisms
@@ -381,6 +389,12 @@ def real_noise(rng, cfg: SynthConfig, n: int, hf_rms: float) -> tuple[np.ndarray
     return scale_to_hf_rms(noise, cfg.sampling_rate, hf_rms), inst, f"{Path(seg.source).name}:{seg.station}.{seg.channel}"
 
 
+def as_acceleration(noise: np.ndarray, fs: float, hf_rms: float) -> np.ndarray:
+    """Velocity noise ``[3, n]`` as an accelerometer beside the sensor records it: its time derivative (central
+    differences, zero-phase), scaled to ``hf_rms`` above 1 Hz like all noise."""
+    return scale_to_hf_rms(np.gradient(noise, 1 / fs, axis=-1), fs, hf_rms)
+
+
 CHANNELS = {"short-period": "EH", "broadband": "HH", "accelerometer": "HN"}
 
 
@@ -431,6 +445,10 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
     noise_source = "synthetic"
     if cfg.noise_bank and rng.random() < cfg.real_noise_fraction:
         noise, inst, noise_source = real_noise(rng, cfg, n, hf_rms)
+        if (inst["type"] != "accelerometer"    # its own stream: every other draw unchanged
+                and np.random.default_rng([cfg.seed, index, 4]).random() < cfg.colocated_accelerometer_fraction):
+            noise, inst = as_acceleration(noise, fs, hf_rms), {"type": "accelerometer", "rate": inst["rate"]}
+            noise_source += " as acceleration"
     else:
         noise = station_noise(rng, n, fs, inst, hf_rms,
                               cfg.broadband_microseisms if inst["type"] == "broadband" else MICROSEISMS)
