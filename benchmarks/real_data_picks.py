@@ -20,7 +20,9 @@ on how many records each picker's S nearest the reference lies 0.5-2 s before or
 as a miss and a false pick). ``--p-curves`` / ``--s-curves`` plot the probabilities on
 the records where this goes most wrong. ``--views`` scores both networks again on the same records as other
 instruments would record them (:data:`VIEWS`: an accelerometer, 1 Hz and 4.5 Hz geophones, a vertical-only
-station), the kinds of channel the synthetic training data adds and the dataset lacks.
+station), the kinds of channel the synthetic training data adds and the dataset lacks. ``--s-without-p`` picks
+every record again with its P wave replaced by its own pre-event noise, to tell whether early S picks follow
+the P (an S-P time learnt from the training data) or what precedes the S.
 
     python benchmarks/real_data_picks.py --dataset ../shared/data/seisbench-dummy \\
         --phasenetlight ../shared/data/phasenetlight-ethz
@@ -162,6 +164,44 @@ def geophone(corner: float):
 #: the same records as other instruments would record them (a broadband record is ground velocity)
 VIEWS = {"accelerometer": lambda st: st.copy().differentiate(), "geophone 1 Hz": geophone(1.0),
          "geophone 4.5 Hz": geophone(4.5), "vertical only": lambda st: st.select(component="Z").copy()}
+
+
+def without_p(st, ref: dict):
+    """The record with its P wave replaced: from 0.5 s before the reference P to 2.5 s before the reference S,
+    the record's own pre-event noise (tiled). ``None`` where there is too little of either."""
+    t0, fs = st[0].stats.starttime, st[0].stats.sampling_rate
+    if "P" not in ref or "S" not in ref:
+        return None
+    a, b = int((ref["P"] - 0.5 - t0) * fs), int((ref["S"] - 2.5 - t0) * fs)
+    if a < 2 * fs or b - a < fs:
+        return None
+    out = st.copy()
+    for tr in out:
+        tr.data[a:b] = np.resize(tr.data[:a].copy(), b - a)
+    return out
+
+
+def s_without_p(records: list, model, table: pd.DataFrame, tolerance: float) -> dict:
+    """Does ``model`` place its S from the P (an S-P time learnt from its training data) or from what precedes
+    the S? Its pick-path S on each record without its P wave (:func:`without_p`) against the same record whole:
+    where S picks 0.5-2 s early stay, and hits and false S over all records."""
+    whole = table[table.model == "seiscontrast, pick path"].set_index("trace")
+    hit = f"S_hit_{tolerance}"
+    rows = []
+    for name, st, ref in records:
+        cut = without_p(st, ref)
+        if cut is not None:
+            r = score([(p.phase, p.peak_time) for p in pick_path(model, cut)], ref, tolerance)
+            rows.append({"before": whole.loc[name, "S_nearest"], "after": r["S_nearest"],
+                         "hit_before": whole.loc[name, hit], "hit_after": r[hit],
+                         "false_before": whole.loc[name, "S_false"], "false_after": r["S_false"]})
+    d = pd.DataFrame(rows)
+    early = d[d.before.between(-2, -tolerance)]
+    return {"records": len(d), "early_S": len(early),
+            "early_S_within_0.15s": int(((early.after - early.before).abs() <= 0.15).sum()),
+            "early_S_now_hits": int(early.hit_after.sum()), "early_S_gone": int(early.after.isna().sum()),
+            "S_hits": [int(d.hit_before.sum()), int(d.hit_after.sum())],
+            "S_false": [int(d.false_before.sum()), int(d.false_after.sum())]}
 
 
 def instrument_views(records: list, models: dict, tolerance: float) -> pd.DataFrame:
@@ -364,8 +404,12 @@ def main():
     ap.add_argument("--views", action="store_true", help="also score our picker and PhaseNetLight through the pick "
                     "path on the records as an accelerometer, 1 and 4.5 Hz geophones and a vertical-only station "
                     "would record them")
+    ap.add_argument("--s-without-p", action="store_true", help="also pick S on every record with its P wave "
+                    "replaced by its pre-event noise: do early S picks come from the P or from what precedes the S?")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_data_picks.json"))
     args = ap.parse_args()
+    if (args.sweep or args.s_without_p) and args.tolerance not in TOLERANCES:
+        raise SystemExit(f"--sweep and --s-without-p score recall within --tolerance: one of {TOLERANCES}")
     ours = load_picker_model(args.model)
     if args.highpass is not None:
         ours.default_args["highpass"] = args.highpass
@@ -424,8 +468,6 @@ def main():
               "P_lag_behind_phasenetlight": lag, "reference_check": checks,
               "summary_by_split": {k: json.loads(v.to_json(orient="index")) for k, v in by_split.items()}}
     if args.sweep:
-        if args.tolerance not in TOLERANCES:
-            raise SystemExit(f"--sweep scores recall within --tolerance: one of {TOLERANCES}")
         sweep = threshold_sweep(records, {"seiscontrast": ours, "PhaseNetLight-ETHZ": pnl}, args.sweep,
                                 args.tolerance)
         print(f"pick path at other thresholds (both phases), recall within {args.tolerance} s and false picks:")
@@ -437,6 +479,13 @@ def main():
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(views.to_string(float_format=lambda v: f"{v:.3f}"))
         result["instrument_views"] = json.loads(views.to_json(orient="index"))
+    if args.s_without_p:
+        r = s_without_p(records, ours, table, args.tolerance)
+        print(f"our S with the P wave replaced by pre-event noise ({r['records']} records): of {r['early_S']} S picks "
+              f"0.5-2 s early, {r['early_S_within_0.15s']} stay within 0.15 s, {r['early_S_now_hits']} become hits, "
+              f"{r['early_S_gone']} vanish; S hits {r['S_hits'][0]} -> {r['S_hits'][1]}, false S "
+              f"{r['S_false'][0]} -> {r['S_false'][1]}")
+        result["s_without_p"] = r
     check = args.catalog_check is not None
     if check:
         if args.catalog:
