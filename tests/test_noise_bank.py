@@ -105,6 +105,13 @@ def test_synth_command_cuts_a_bank_and_records_the_noise_source(recording, tmp_p
     assert "synthetic" in sources and "XX.ACC.mseed:XX.STA.HNZ" in sources
 
 
+def test_colocated_accelerometers_without_real_noise_are_refused(tmp_path, capsys):
+    """The option acts on real-noise traces only: without ``--real-noise`` it would silently do nothing."""
+    out = tmp_path / "ds"
+    assert main(["synth", str(out), "--n-traces", "4", "--colocated-accelerometers", "0.5", "-q"]) == 2
+    assert "needs --real-noise" in capsys.readouterr().err and not out.exists()
+
+
 def test_a_recording_without_quiet_parts_is_refused_by_name(tmp_path):
     st = make_stream(seconds=8.0, start=T_START)        # shorter than the shortest segment kept
     path = tmp_path / "short.mseed"

@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
                       linear_phase_fraction=args.linear_phase,
                       colocated_accelerometer_fraction=args.colocated_accelerometers,
                       **(REALISTIC if args.realistic else {}))
+    if cfg.colocated_accelerometer_fraction and not args.real_noise:
+        raise ValueError(f"--colocated-accelerometers {args.colocated_accelerometers:g} records real noise as "
+                         "acceleration: it needs --real-noise")
     out = Path(args.out_dir)
     if (out / "metadata.csv").exists():
         raise FileExistsError(f"{out} already holds a data set (metadata.csv); choose another folder")
