@@ -120,10 +120,15 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def nearest(table: pd.DataFrame, model: str, phase: str) -> pd.Series:
+    """Per record (the index), ``model``'s pick of ``phase`` nearest the reference minus the reference."""
+    return table[table.model == model].set_index("trace")[f"{phase}_nearest"]
+
+
 def paired_difference(table: pd.DataFrame, model: str, other: str, phase: str = "P", within: float = 1.0) -> pd.Series:
     """Per record, ``model``'s pick of ``phase`` nearest the reference minus ``other``'s, where both are within
     ``within`` s of it: which of two pickers is early or late, whatever the reference's own error (shared by both)."""
-    a, b = (table[table.model == m].set_index("trace")[f"{phase}_nearest"] for m in (model, other))
+    a, b = nearest(table, model, phase), nearest(table, other, phase)
     return (a - b)[(a.abs() <= within) & (b.abs() <= within)]
 
 
@@ -141,7 +146,7 @@ def reference_check(table: pd.DataFrame, model: str, other: str, phase: str, tol
     ``other``'s nearest pick within ``agree`` s of it (two networks trained on different data, off together) and
     how many have no pick of ``other`` at all, and how the two networks' residuals correlate where both lie within
     2 s (near 1: the reference's error dominates the scatter)."""
-    a, b = (table[table.model == m].set_index("trace")[f"{phase}_nearest"] for m in (model, other))
+    a, b = nearest(table, model, phase), nearest(table, other, phase)
     displaced = a[(a.abs() > tolerance) & (a.abs() <= 2)]
     theirs = b.reindex(displaced.index)
     shared = (displaced - theirs).abs() <= agree
@@ -224,7 +229,7 @@ def curve_records(table: pd.DataFrame, phase: str, count: int) -> set[str]:
     if phase == "P":
         d = paired_difference(table, "seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path")
     else:
-        d = table[table.model == "seiscontrast, pick path"].set_index("trace")[f"{phase}_nearest"]
+        d = nearest(table, "seiscontrast, pick path", phase)
         d = d[d.abs() <= 2]
     return set(d.abs().sort_values(ascending=False).index[:count])
 
