@@ -12,9 +12,11 @@ Each model runs in its own subprocess so that its peak resident memory (max RSS)
 change the cost, so the SeisBench baselines use their architectures with random weights (pretrained weights
 cannot be downloaded here).
 
-    python benchmarks/pick_throughput.py [--hours 24] [--threads 2] [--model picker.pt]
+    python benchmarks/pick_throughput.py [--hours 24] [--threads 2] [--model picker.pt] [--tune-baselines]
 
 ``--model`` measures another picker file in place of the bundled one (a retrained candidate must keep the targets).
+Our picker and the ``pick_files`` path keep freed memory (``seiscontrast.memory``); SeisBench's ``classify`` of its
+own models does not, unless ``--tune-baselines``. ``SEISCONTRAST_KEEP_FREED_MEMORY=0`` turns it off everywhere.
 """
 
 from __future__ import annotations
@@ -62,10 +64,15 @@ def load(name: str, model: str | None = None):
     return getattr(sbm, name)().eval()
 
 
-def worker(name: str, path: str, hours: float, threads: int, mseed: str, model_file: str | None) -> None:
+def worker(name: str, path: str, hours: float, threads: int, mseed: str, model_file: str | None,
+           tune_baselines: bool) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if tune_baselines:   # ours tunes malloc itself (seiscontrast.memory); give SeisBench's models the same
+        from seiscontrast.memory import keep_freed_memory
+
+        keep_freed_memory()
     model = load(name, model_file)
     stream = station_day(hours) if path == "classify" else None
     t0 = time.perf_counter()
@@ -86,7 +93,8 @@ def run_worker(name: str, path: str, args, mseed: str) -> dict | None:
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "--worker", name, "--path", path, "--hours", str(args.hours),
                           "--threads", str(args.threads), "--mseed", mseed,
-                          *(["--model", args.model] if args.model else [])], capture_output=True, text=True)
+                          *(["--model", args.model] if args.model else []),
+                          *(["--tune-baselines"] if args.tune_baselines else [])], capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         print(f"{name} ({path}): failed\n{out.stderr[-2000:]}")
@@ -134,12 +142,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", help="our picker file to measure (default: the bundled model)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pick_throughput.json"))
+    ap.add_argument("--tune-baselines", action="store_true",
+                    help="run SeisBench's models with malloc tuned as ours is (seiscontrast.memory) in the classify "
+                         "path too (pick_files tunes it for every model)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)
     ap.add_argument("--mseed", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, args.path, args.hours, args.threads, args.mseed, args.model)
+        worker(args.worker, args.path, args.hours, args.threads, args.mseed, args.model, args.tune_baselines)
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -159,6 +170,7 @@ def main():
     target = Path(args.out)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"hours": args.hours, "threads": args.threads, "model": args.model or "bundled",
+                                  "tune_baselines": args.tune_baselines,
                                   "cli_seconds": cli,
                                   "results": [r for r in results.values()]}, indent=2))
     print(f"wrote {target}")

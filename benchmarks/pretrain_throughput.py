@@ -7,12 +7,14 @@ GPU, tokens/s and peak memory in bf16.
 
     python benchmarks/pretrain_throughput.py                      # CPU: tiny + base, 4096/8192/16384
     python benchmarks/pretrain_throughput.py --device cuda --configs base
+    SEISCONTRAST_KEEP_FREED_MEMORY=0 python benchmarks/pretrain_throughput.py   # glibc's malloc defaults
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import torch
 
 from seiscontrast.config import load_config
 from seiscontrast.contrastive import info_nce
+from seiscontrast.memory import keep_freed_memory
 from seiscontrast.model import build_model
 from seiscontrast.pretrain import PretrainConfig
 
@@ -106,9 +109,13 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
     torch.set_num_threads(torch.get_num_threads())
+    # as training does (seiscontrast.memory); SEISCONTRAST_KEEP_FREED_MEMORY=0 measures glibc's defaults
+    kept = keep_freed_memory(every_block=True)
     bf16 = args.device == "cuda"
-    results = {"device": args.device, "threads": torch.get_num_threads(), "batch": args.batch, "rows": []}
-    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} bf16={bf16}")
+    results = {"device": args.device, "threads": torch.get_num_threads(), "batch": args.batch,
+               "keep_freed_memory": kept, "rows": []}
+    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} bf16={bf16} "
+          f"keep_freed_memory={kept}")
     print(f"{'config':6} {'kernel':10} {'length':>6} {'step s':>8} {'windows/s':>10} {'tokens/s':>10} {'peak MB':>8}")
     for name in args.configs:
         for length in args.lengths:
@@ -149,6 +156,9 @@ def main():
                  f"{'met' if quadrupled[0] <= 4.5 else 'NOT met'})" if quadrupled else ""
         print(f"{name}: step time vs {chunk[0]['length']} samples: {growth} "
               f"({'grows no faster than the length' if linear else 'grows faster than the length'}{target})")
+    if args.device == "cpu":   # the whole run's high-water mark (Linux: kB)
+        results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak resident memory of the run: {results['peak_rss_mb']:.0f} MB")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"pretrain_throughput_{args.device}.json"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from . import __version__
 from .logs import get_logger, setup_logging
+from .memory import keep_freed_memory
 
 log = get_logger("cli")
 
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(-1 if args.quiet else args.verbose)
+    keep_freed_memory()
     run: Callable[[argparse.Namespace], int] = args._run
     try:
         return int(run(args) or 0)

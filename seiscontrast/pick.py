@@ -24,6 +24,7 @@ from .archive import ArchiveConfig, ArchivePlan, Chunk, plan_files, read_chunk
 from .data.obspy_source import InputReport, StationRecord, station_key, station_record
 from .data.windows import WindowConfig
 from .logs import get_logger, progress_bar
+from .memory import keep_freed_memory
 
 log = get_logger(__name__)
 COLUMNS = ["network", "station", "location", "channel", "phase", "time", "probability", "start", "end"]
@@ -206,6 +207,7 @@ def _rows(chunk: Chunk, picks) -> list[dict]:
 def pick_chunk(model: sbm.WaveformModel, chunk: Chunk, settings: PickSettings, archive: ArchiveConfig,
                plot_dir: Path | None = None) -> ChunkResult:
     """Read, clean, annotate and pick one chunk; problems go into the result's report, never raise."""
+    keep_freed_memory()   # for any model: reuse the pages of the last batch's activations
     result = ChunkResult(chunk.id, chunk.station)
     report = result.report
     where = chunk.sds or ", ".join(chunk.sources)

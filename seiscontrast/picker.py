@@ -19,6 +19,7 @@ import torch
 from .config import config_from_dict, config_to_dict
 from .data.windows import WindowConfig, highpass
 from .heads import PickerConfig, build_picker
+from .memory import keep_freed_memory
 
 RESOURCES = Path(__file__).parent / "resources"
 DEFAULT_MODEL = RESOURCES / "default_picker.pt"
@@ -51,6 +52,7 @@ class SeisContrastPicker(sbm.WaveformModel):
         window = config_from_dict(WindowConfig, config.get("window", {}))
         citation = ("seiscontrast: self-supervised waveform representation learning for seismology "
                     "(xLSTM U-Net picker). See CITATION.cff.")
+        keep_freed_memory()   # batch after batch of activations: reuse freed pages instead of faulting them in again
         if net is None:
             net = build_picker(config_from_dict(PickerConfig, config.get("picker", {})), window.sampling_rate)
         labels = "".join(net.phases) + "ND"   # the network's phases, noise, detection

@@ -34,6 +34,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from .config import save_config
 from .files import atomic_write
 from .logs import quiet_third_party
+from .memory import keep_freed_memory
 from .schedules import OptimConfig, WarmupCosineLR
 
 
@@ -332,6 +333,7 @@ def fit(module: TrainingModule, data: WindowDataModule, out: Path, resume_from: 
         monitor: str | None = None, mode: str = "max") -> L.Trainer:
     """Train ``module`` on ``data`` (continuing from ``resume_from``); ``out/metrics.csv`` is rewritten from the
     logs when training stops, however it stops."""
+    keep_freed_memory(every_block=True)
     data.setup("fit")
     trainer = build_trainer(module.cfg.trainer, module.cfg.optim, out, progress, data.val_set is not None,
                             monitor, mode)
