@@ -27,6 +27,9 @@ from seiscontrast.model import build_model
 from seiscontrast.pretrain import PretrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the longest window the parallel form runs at: its [S, S] matrices at 16384 samples (4096 frames) filled this
+#: 24 GB machine and the process was killed
+PARALLEL_MAX_LENGTH = 4096
 
 
 def build(config: str, kernel: str, length: int, device: str):
@@ -119,7 +122,12 @@ def main():
     print(f"{'config':6} {'kernel':10} {'length':>6} {'step s':>8} {'windows/s':>10} {'tokens/s':>10} {'peak MB':>8}")
     for name in args.configs:
         for length in args.lengths:
-            kernels = ["chunkwise"] + ([] if args.skip_parallel or length != args.lengths[0] else ["parallel"])
+            parallel = not args.skip_parallel and length == args.lengths[0]
+            if parallel and length > PARALLEL_MAX_LENGTH:
+                print(f"(not running the parallel form at {length} samples: above {PARALLEL_MAX_LENGTH} its [S, S] "
+                      "matrices outgrow memory)")
+                parallel = False
+            kernels = ["chunkwise"] + (["parallel"] if parallel else [])
             for kernel in kernels:
                 cfg, model = build(name, kernel, length, args.device)
                 if args.device == "cuda":
@@ -132,9 +140,10 @@ def main():
                 print(f"{name:6} {kernel:10} {length:6d} {t:8.3f} {row['windows_per_s']:10.2f} "
                       f"{row['tokens_per_s']:10.0f} {peak:8.0f}", flush=True)
                 del model
-    print("\nparts alone (fwd + bwd, parallel time / chunkwise time)")
+    parts_length = min(args.lengths[0], PARALLEL_MAX_LENGTH)
+    print(f"\nparts alone at {parts_length} samples (fwd + bwd, parallel time / chunkwise time)")
     for name in args.configs:
-        parts = component_ratios(name, args.batch, args.lengths[0] // 4, args.device, args.reps)
+        parts = component_ratios(name, args.batch, parts_length // 4, args.device, args.reps)
         results[f"parts_{name}"] = parts
         print(f"{name}: mLSTM cell kernel {parts['kernel_ratio']:.1f}x ({parts['kernel_parallel_s']:.3f} s vs "
               f"{parts['kernel_chunkwise_s']:.3f} s); context network {parts['context_ratio']:.1f}x "
