@@ -124,8 +124,8 @@ def main():
         for length in args.lengths:
             parallel = not args.skip_parallel and length == args.lengths[0]
             if parallel and length > PARALLEL_MAX_LENGTH:
-                print(f"(not running the parallel form at {length} samples: above {PARALLEL_MAX_LENGTH} its [S, S] "
-                      "matrices outgrow memory)")
+                print(f"(not running the parallel form at {length} samples: its [S, S] matrices grow with the square "
+                      f"of the length; it runs at {PARALLEL_MAX_LENGTH} samples at most)")
                 parallel = False
             kernels = ["chunkwise"] + (["parallel"] if parallel else [])
             for kernel in kernels:
