@@ -453,9 +453,9 @@ def main():
             plot_curves(records, table, {"seiscontrast": ours, "PhaseNetLight-ETHZ": pnl}, Path(png), phase)
             print(f"wrote {png}")
     for label in ("seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path"):
-        nearest = table[table.model == label].S_nearest
-        print(f"{label}: S picks nearest TauP's S 0.5-2 s before it on {int(nearest.between(-2, -0.5).sum())} "
-              f"records, 0.5-2 s after it on {int(nearest.between(0.5, 2).sum())}, none on {int(nearest.isna().sum())}")
+        s = nearest(table, label, "S")
+        print(f"{label}: S picks nearest TauP's S 0.5-2 s before it on {int(s.between(-2, -0.5).sum())} "
+              f"records, 0.5-2 s after it on {int(s.between(0.5, 2).sum())}, none on {int(s.isna().sum())}")
     checks = {phase: reference_check(table, "seiscontrast, pick path", "PhaseNetLight-ETHZ, pick path", phase,
                                      args.tolerance) for phase in "PS"}
     for phase, c in checks.items():
