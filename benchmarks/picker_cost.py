@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import tempfile
 import time
+from pathlib import Path
 
 import torch
-import yaml
 
 CANDIDATES = {
     "bundled": [],
@@ -31,19 +32,17 @@ CANDIDATES = {
 
 
 def build(overrides: list[str]):
-    """The bundled picker's architecture (random weights) with ``picker.`` config overrides ``KEY=VALUE``."""
+    """The bundled picker's architecture (random weights) with ``picker.`` config overrides ``KEY=VALUE``, applied
+    and checked as ``seiscontrast finetune`` applies its own (:func:`~seiscontrast.config.load_config`)."""
+    from seiscontrast.config import config_from_dict, config_to_dict, load_config, save_config
+    from seiscontrast.heads import PickerConfig
     from seiscontrast.picker import SeisContrastPicker
 
     config = copy.deepcopy(SeisContrastPicker.default().config)
-    for item in overrides:
-        key, _, value = item.partition("=")
-        node = config["picker"]
-        *parents, leaf = key.split(".")
-        for k in parents:
-            node = node[k]
-        if leaf not in node:
-            raise SystemExit(f"unknown picker config key: {key}")
-        node[leaf] = yaml.safe_load(value)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundled = Path(tmp) / "picker.yaml"
+        save_config(config_from_dict(PickerConfig, config["picker"]), bundled)
+        config["picker"] = config_to_dict(load_config(PickerConfig, bundled, overrides))
     return SeisContrastPicker(config).eval()
 
 
@@ -84,7 +83,10 @@ def main():
     print(f"{'SeisBench PhaseNet':42} {'':>9} {pn:18.3f} {1.0:11.2f}")
     variants = {"variant": args.variant} if args.variant else CANDIDATES
     for name, overrides in variants.items():
-        model = build(overrides)
+        try:
+            model = build(overrides)
+        except ValueError as err:   # ConfigError: an unknown key or a wrong value, named
+            raise SystemExit(f"error: {err}") from None
         ms = ms_per_window(model, model.in_samples, args.batch, args.reps)
         per_sample = ms / new_samples(model) * 1000
         print(f"{name:42} {ms:9.2f} {per_sample:18.3f} {pn / per_sample:11.2f} "
