@@ -2,7 +2,8 @@
 
 Schedules (``schedule.name``):
 
-* ``full``: everything trains from the start (backbone at ``backbone_lr_mult`` × lr).
+* ``full``: everything trains from the start (backbone at ``backbone_lr_mult`` × lr, times ``layer_decay`` per
+  part further from the head when that is below 1).
 * ``frozen``: the backbone stays frozen, only the head trains (a probe of the pretrained features).
 * ``freeze_then_unfreeze``: head only until ``unfreeze_at_step``, then the whole backbone joins at
   ``backbone_lr_mult`` × lr.
@@ -25,6 +26,7 @@ import torch
 
 from .checkpoints import ModelSpec, read_model_file, save_model_file
 from .config import config_from_dict, config_to_dict
+from .data.augmentations import AugmentConfig
 from .data.seisbench_source import DatasetConfig, open_datasets, picking_generator, split
 from .data.windows import WindowConfig
 from .heads import PickerConfig, PickerOutput, build_picker, picker_labels
@@ -44,16 +46,26 @@ class ScheduleConfig:
     unfreeze_at_step: step at which ``freeze_then_unfreeze`` releases the backbone.
     gradual_every_steps: steps between two parts joining in ``gradual``.
     backbone_lr_mult: learning rate of backbone parameters relative to the head's.
+    layer_decay: layer-wise learning-rate decay: the ``i``-th backbone part from the head down (``stages()``
+        order) trains at ``backbone_lr_mult × layer_decay**i`` × lr, so the parts nearest the waveform, whose
+        pretrained features are the most general, move least. 1.0: off.
     """
 
     name: str = "full"
     unfreeze_at_step: int = 200
     gradual_every_steps: int = 100
     backbone_lr_mult: float = 0.1
+    layer_decay: float = 1.0
 
     def __post_init__(self):
         if self.name not in SCHEDULES:
             raise ValueError(f"schedule.name must be one of {SCHEDULES}, got {self.name!r}")
+        if not 0.0 < self.layer_decay <= 1.0:
+            raise ValueError(f"schedule.layer_decay must be in (0, 1], got {self.layer_decay!r}")
+
+    def lr_mults(self, parts: list[str]) -> dict[str, float]:
+        """Learning rate of each backbone part (head side first) relative to the head's."""
+        return {name: self.backbone_lr_mult * self.layer_decay ** i for i, name in enumerate(parts)}
 
     def start_steps(self, parts: list[str]) -> dict[str, int | None]:
         """Step at which each backbone part (head side first) starts training; ``None`` = never."""
@@ -91,6 +103,7 @@ class FinetuneConfig:
         picker: network to train (architecture, backbone config, head).
         schedule: freeze/unfreeze schedule.
         labels: label shape and window sampling.
+        augment: augmentations of the training windows (none by default).
         optim: AdamW and the warm-up/cosine schedule.
         trainer: Lightning Trainer settings.
         pretrained: ``model.pt`` from ``seiscontrast pretrain`` (its model config replaces ``picker.model``);
@@ -106,6 +119,7 @@ class FinetuneConfig:
     picker: PickerConfig = field(default_factory=PickerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=50, max_steps=1000))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(batch_size=16, val_every_n_steps=100,
                                                                        checkpoint_every_n_steps=100))
@@ -138,10 +152,10 @@ class PickingData(WindowDataModule):
         cfg = self.cfg
         data = open_datasets(cfg.data.sources, cfg.window, cfg.data.missing_components, cfg.data.cache)
 
-        def windows(part):
-            return picking_generator(part, cfg.window, cfg.labels.sigma, cfg.labels.noise_share)
+        def windows(part, augment=cfg.augment):
+            return picking_generator(part, cfg.window, cfg.labels.sigma, cfg.labels.noise_share, augment=augment)
 
-        dev = windows(split(data, "dev"))
+        dev = windows(split(data, "dev"), augment=None)
         if not cfg.data.repeats:
             return windows(split(data, "train", cfg.data)), dev
         if len(cfg.data.repeats) != len(cfg.data.sources):
@@ -188,10 +202,11 @@ class PickerModule(TrainingModule):
         """One pair of AdamW groups per part, each with its ``start_step`` (lr 0 before it)."""
         o, s = self.cfg.optim, self.cfg.schedule
         stages, groups = self.net.stages(), []
+        mults = {"head": 1.0, **s.lr_mults([k for k in stages if k != "head"])}
         for name, start in self.start_steps().items():
             if start is None:
                 continue
-            lr = o.lr * (1.0 if name == "head" else s.backbone_lr_mult)
+            lr = o.lr * mults[name]
             for g in param_groups(torch.nn.ModuleList(stages[name]), o.weight_decay, lr):
                 if g["params"]:
                     groups.append({**g, "part": name, "start_step": start})

@@ -106,6 +106,17 @@ def test_gradual_unfreezing_order(synth_dir):
                                                 "context_down": 6, "encoder": 8}
 
 
+def test_layer_decay_scales_each_part_below_the_head(synth_dir):
+    from seiscontrast.config import config_to_dict
+
+    cfg = ft_config(synth_dir, "schedule.backbone_lr_mult=0.5", "schedule.layer_decay=0.5", "optim.lr=1e-3")
+    lrs = {g["part"]: g["lr"] for g in PickerModule(config_to_dict(cfg)).parameter_groups()}
+    assert lrs == pytest.approx({"head": 1e-3, "context_up": 5e-4, "context_bottleneck": 2.5e-4,
+                                 "context_down": 1.25e-4, "encoder": 6.25e-5})
+    with pytest.raises(ValueError, match="layer_decay"):
+        ft_config(synth_dir, "schedule.layer_decay=0")
+
+
 def test_full_schedule_trains_everything(synth_dir):
     module, before, seen = _train(ft_config(synth_dir, "schedule.name=full"), 2)
     all_params = [p for p in module.net.parameters()]

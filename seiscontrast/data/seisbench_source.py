@@ -17,6 +17,7 @@ import seisbench.data as sbd
 import seisbench.generate as sbg
 
 from ..logs import get_logger
+from .augmentations import AugmentConfig, training_augmentations
 from .windows import WindowConfig, highpass
 
 log = get_logger(__name__)
@@ -216,14 +217,16 @@ def phase_columns(dataset) -> dict[str, str]:
 
 
 def picking_generator(dataset, window: WindowConfig, sigma: float = 20.0, noise_share: float = 1 / 3,
-                      detection: bool = True, labels: str = "PSN") -> sbg.GenericGenerator:
+                      detection: bool = True, labels: str = "PSN", augment: AugmentConfig | None = None
+                      ) -> sbg.GenericGenerator:
     """Windows around picks (plus random windows, which are mostly noise) with P/S/noise probability labels.
 
     As in SeisBench's training recipes: ``OneOf(WindowAroundSample, NullAugmentation)`` then ``RandomWindow``
     (picks that land in its zero padding are dropped, see :class:`MarkRecordedSpan`);
     labels come from ``ProbabilisticLabeller`` (Gaussian of ``sigma`` samples, channels in the model's ``labels``
     order, noise last) and,
-    when ``detection`` is set, ``DetectionLabeller`` (1 between P and 1.4·(S−P) after S).
+    when ``detection`` is set, ``DetectionLabeller`` (1 between P and 1.4·(S−P) after S). ``augment`` adds
+    SeisBench augmentations before the labellers (training windows only, :mod:`.augmentations`).
     """
     phases = phase_columns(dataset)
     if not phases:
@@ -240,6 +243,7 @@ def picking_generator(dataset, window: WindowConfig, sigma: float = 20.0, noise_
         sbg.RandomWindow(windowlen=window.length, strategy="pad"),
         DropPicksOutsideRecord(list(phases)),
         sbg.ChangeDtype(np.float32),
+        *training_augmentations(augment),
         sbg.ProbabilisticLabeller(label_columns=phases, model_labels=labels, sigma=sigma, dim=0),
     ]
     p_cols = [c for c, p in phases.items() if p == "P"]
