@@ -63,6 +63,7 @@ class PretrainOutput:
     mask: ``[B, T]`` masked frames.
     quantizer: the quantizer's output (perplexities, diversity loss, codes).
     feature_penalty: mean squared encoder feature (wav2vec 2.0's L2 penalty).
+    features: ``[B, T, enc_dim]`` layer-normed encoder features (what the quantizer and the context network see).
     """
 
     context: torch.Tensor
@@ -70,6 +71,7 @@ class PretrainOutput:
     mask: torch.Tensor
     quantizer: QuantizerOutput
     feature_penalty: torch.Tensor
+    features: torch.Tensor | None = None
 
 
 class ContextNetwork(Protocol):
@@ -156,7 +158,7 @@ class SeisContrastModel(nn.Module):
         quant = self.quantizer(features, mask)
         return PretrainOutput(
             context=self.project_context(context), targets=self.project_targets(quant.quantized),
-            mask=mask, quantizer=quant, feature_penalty=raw.float().pow(2).mean(),
+            mask=mask, quantizer=quant, feature_penalty=raw.float().pow(2).mean(), features=features,
         )
 
     def backbone_stages(self) -> dict[str, list[nn.Module]]:

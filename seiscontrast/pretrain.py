@@ -67,6 +67,19 @@ class PretrainConfig:
     seed: int = 0
 
 
+def effective_rank(features: torch.Tensor) -> torch.Tensor:
+    """Effective rank of ``[..., width]`` features as a share of ``width`` (exp of the entropy of the normalised
+    singular-value energies of the centred feature matrix; Roy & Vetterli 2007).
+
+    A collapse monitor: features that encode only a few directions give few distinct codes and little for a
+    fine-tuned head to use (measured in the README's label-efficiency section).
+    """
+    f = features.detach().float().reshape(-1, features.shape[-1])
+    energy = torch.linalg.svdvals(f - f.mean(0)).pow(2)
+    p = energy / energy.sum().clamp_min(1e-12)
+    return torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum()) / f.shape[-1]
+
+
 class PretrainData(WindowDataModule):
     """Pretraining windows from the run's ``--data`` sources (:func:`~.data.sources.pretraining_datasets`)."""
 
@@ -96,6 +109,8 @@ class PretrainModule(TrainingModule):
                    "feature_penalty": out.feature_penalty, "accuracy": nce.accuracy,
                    "prob_perplexity": out.quantizer.prob_perplexity,
                    "code_perplexity": out.quantizer.code_perplexity}
+        if stage == "val":
+            metrics["feature_rank"] = effective_rank(out.features)
         self.log_stage(stage, metrics, len(batch["X"]), prog_bar=("accuracy",))
         if stage == "train":
             codes = out.quantizer.codes[out.mask]                              # [M, groups]

@@ -50,6 +50,20 @@ def test_tiny_pretraining_learns(trained_run):
     assert (ppl > 2).all() and (ppl <= 640).all()
     temp = _series(metrics, "train/gumbel_temperature")
     assert temp.iloc[0] == pytest.approx(2.0, rel=0.02) and temp.iloc[-1] < 0.6
+    rank = metrics["val/feature_rank"].dropna()
+    assert len(rank) == len(val) and ((rank > 0) & (rank <= 1)).all()
+
+
+def test_effective_rank_counts_the_directions_features_use():
+    from seiscontrast.pretrain import effective_rank
+
+    g = torch.Generator().manual_seed(0)
+    isotropic = torch.randn(4, 500, 32, generator=g)
+    one_direction = torch.randn(4, 500, 1, generator=g) * torch.randn(1, 1, 32, generator=g)
+    four = torch.randn(4, 500, 4, generator=g) @ torch.linalg.qr(torch.randn(32, 4, generator=g))[0].T
+    assert effective_rank(isotropic) > 0.9
+    assert effective_rank(one_direction) == pytest.approx(1 / 32, abs=1e-3)
+    assert effective_rank(four) == pytest.approx(4 / 32, rel=0.05)
 
 
 def test_same_seed_gives_the_same_curve(synth_dir, tmp_path):
