@@ -67,8 +67,8 @@ class ReportConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     pretrain_configs: list[str] = field(default_factory=lambda: ["configs/pretrain_tiny.yaml",
                                                                  "configs/picker_cpu.yaml"])
-    pretrain_overrides: list[str] = field(default_factory=lambda: ["optim.max_steps=800",
-                                                                   "trainer.val_every_n_steps=200"])
+    pretrain_overrides: list[str] = field(default_factory=lambda: [
+        "optim.max_steps=800", "trainer.val_every_n_steps=200", "model.quantizer.batch_entropy_weight=10"])
     finetune_configs: list[str] = field(default_factory=lambda: [
         "configs/finetune_full.yaml", "configs/finetune_frozen.yaml", "configs/finetune_unfreeze.yaml",
         "configs/finetune_gradual.yaml"])
