@@ -71,8 +71,8 @@ def effective_rank(features: torch.Tensor) -> torch.Tensor:
     """Effective rank of ``[..., width]`` features as a share of ``width`` (exp of the entropy of the normalised
     singular-value energies of the centred feature matrix; Roy & Vetterli 2007).
 
-    A collapse monitor: features that encode only a few directions give few distinct codes and little for a
-    fine-tuned head to use (measured in the README's label-efficiency section).
+    A collapse monitor: pretraining narrows the encoder's features (the picker backbone's use 0.16–0.20 of
+    their width after 800 steps, 0.49 with random weights; README, "How well pretraining learns").
     """
     f = features.detach().float().reshape(-1, features.shape[-1])
     energy = torch.linalg.svdvals(f - f.mean(0)).pow(2)

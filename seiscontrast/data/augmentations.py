@@ -16,8 +16,8 @@ class AugmentConfig:
     """Share of training windows (0–1) that each augmentation touches; all 0 (the default): none.
 
     Attributes:
-        channel_dropout: zero one or two randomly chosen channels (SeisBench ``ChannelDropout``): dead or
-            absent horizontals, vertical-only stations.
+        channel_dropout: zero up to two randomly chosen channels (SeisBench ``ChannelDropout``, which draws
+            0, 1 or 2 of them): dead or absent horizontals, vertical-only stations.
         gaussian_noise: add white noise of up to ``noise_scale`` × the window's peak (``GaussianNoise``): weak
             events in noisier records.
         noise_scale: the largest noise level of ``gaussian_noise``, relative to the window's peak amplitude.
