@@ -112,6 +112,10 @@ class FinetuneConfig:
             ``picker`` and all its weights are loaded (more training on new data, e.g. self-training on
             pseudo-labelled records, :mod:`~seiscontrast.pseudo_labels`).
         seed: seed of everything (weights, data order, windows).
+        keep: which weights ``picker.pt`` holds: ``best`` (the checkpoint with the lowest dev loss) or ``last``
+            (the final step). With few labels the dev loss can rise from the first validation on while the
+            network is still learning to pick, and ``best`` then keeps a network that picks nothing (README,
+            "The checkpoint choice decides the failed runs").
     """
 
     window: WindowConfig = field(default_factory=WindowConfig)
@@ -126,10 +130,13 @@ class FinetuneConfig:
     pretrained: str | None = None
     init_from: str | None = None
     seed: int = 0
+    keep: str = "best"
 
     def __post_init__(self):
         if self.pretrained and self.init_from:
             raise ValueError("give either pretrained (a backbone) or init_from (a picker), not both")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
 
 
 def picking_loss(out: PickerOutput, labels: torch.Tensor, detections: torch.Tensor | None,
@@ -239,7 +246,8 @@ def resolve_pretrained(cfg: FinetuneConfig) -> FinetuneConfig:
 
 
 def run_finetuning(cfg: FinetuneConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Train a picker and write ``out_dir/picker.pt`` (weights of the best dev-loss checkpoint)."""
+    """Train a picker and write ``out_dir/picker.pt`` (weights of the best dev-loss checkpoint, or of the final
+    step with ``keep=last``)."""
     cfg = resolve_pretrained(cfg)
     out, last = start_run(cfg, out_dir, resume)
     data, module = PickingData(cfg), PickerModule(config_to_dict(cfg))
@@ -253,7 +261,7 @@ def run_finetuning(cfg: FinetuneConfig, out_dir: str | Path, resume: bool = Fals
              else "random init", len(data.train_set),
              cfg.optim.max_steps)
     trainer = fit(module, data, out, last if resume else None, progress, monitor="val/loss", mode="min")
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback and cfg.keep == "best" else ""
     state = read_model_file(best)[1] if best else module.net.state_dict()
     path = out / "picker.pt"
     if trainer.global_rank == 0:

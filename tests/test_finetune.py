@@ -152,6 +152,20 @@ def test_finetune_from_pretrained_writes_picker(finetuned, pretrained):
         load_model(pretrained, kind="picker")
 
 
+def test_keep_last_writes_the_final_weights(synth_dir, tmp_path):
+    from seiscontrast.checkpoints import read_model_file
+
+    cfg = ft_config(synth_dir, "keep=last", "optim.max_steps=6", "trainer.val_every_n_steps=3",
+                    "trainer.checkpoint_every_n_steps=3", "data.fraction=0.5")
+    path = run_finetuning(cfg, tmp_path / "run", progress=False)
+    _, kept, meta = read_model_file(path)
+    _, final, _ = read_model_file(tmp_path / "run" / "checkpoints" / "last.ckpt")   # saved at step 6
+    assert meta["best_checkpoint"] is None and meta["global_step"] == 6
+    assert kept.keys() == final.keys() and all(torch.equal(kept[k], final[k]) for k in kept)
+    with pytest.raises(ValueError, match="keep must be"):
+        ft_config(synth_dir, "keep=worst")
+
+
 def test_evaluate_protocol(finetuned, synth_dir, tmp_path):
     res = evaluate(finetuned, [str(synth_dir)], tmp_path, progress=False)
     for split_name in ("dev", "test"):
