@@ -18,6 +18,11 @@ from seiscontrast.picker import load_picker_model
 from seiscontrast.report import SYNTHETIC, _reference_sets
 
 
+def f1(scores: dict, name: str) -> str:
+    """``P / S`` pick F1 within 0.5 s of one scored set."""
+    return f"{scores[name]['P_0.5s_f1']:.2f} / {scores[name]['S_0.5s_f1']:.2f}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study", type=Path, help="a folder written by seiscontrast report")
@@ -37,9 +42,6 @@ def main() -> None:
                 save_model_file(last, spec, read_model_file(cell / "checkpoints" / "last.ckpt")[1])
                 now = evaluate_picks(load_picker_model(str(last)), dev, {"dev": dev, **tests}, [0.5])
                 kept = json.loads((cell / "scores.json").read_text())["sets"]
-
-                def f1(r, s):
-                    return f"{r[s]['P_0.5s_f1']:.2f} / {r[s]['S_0.5s_f1']:.2f}"
                 print(f"{model} | {cell.parent.name} | " + " | ".join(f"{f1(kept, s)} → {f1(now, s)}" for s in sets),
                       flush=True)
 
