@@ -8,6 +8,7 @@ more per new sample than PhaseNet's (SeisBench's stacking and pick extraction ad
 
     python benchmarks/picker_cost.py                                   # the candidates below
     python benchmarks/picker_cost.py --variant "model.context.depths=[0,1,1]" "head.hidden=8"
+    python benchmarks/picker_cost.py --layouts     # the bundled picker, channels-last vs channels-first convolutions
 """
 
 from __future__ import annotations
@@ -59,6 +60,33 @@ def ms_per_window(model, samples: int, batch: int, reps: int) -> float:
     return sorted(times)[len(times) // 2] * 1000 / batch
 
 
+def channels_first(model):
+    """``model`` with its convolutions run as plain ``nn.Conv1d`` (channels-first), as before
+    :mod:`seiscontrast.conv`; the same weights and arithmetic."""
+    from seiscontrast.conv import Conv1d
+
+    for module in model.modules():
+        if type(module) is Conv1d:
+            module.__class__ = torch.nn.Conv1d
+    return model
+
+
+def compare_layouts(batch: int, reps: int, rounds: int = 3):
+    """The bundled picker with channels-last (today) and channels-first convolutions, alternately in one process,
+    and the largest difference between their probabilities."""
+    last, first = build([]), channels_first(build([]))
+    first.load_state_dict(last.state_dict())
+    x = torch.randn(batch, 3, last.in_samples)
+    with torch.inference_mode():
+        diff = (last(x) - first(x)).abs().max().item()
+    for r in range(rounds):
+        a = ms_per_window(last, last.in_samples, batch, reps)
+        b = ms_per_window(first, first.in_samples, batch, reps)
+        print(f"round {r + 1}: channels-last {a:.3f} ms/window, channels-first {b:.3f} ms/window, "
+              f"speed-up {b / a:.2f}x", flush=True)
+    print(f"largest difference between the two networks' probabilities: {diff:.1e}")
+
+
 def new_samples(model) -> int:
     """Samples a window adds beyond its overlap with the previous one, at the model's default overlap."""
     return model.in_samples - model._get_overlap(model.in_samples, model.default_args)
@@ -67,6 +95,8 @@ def new_samples(model) -> int:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", nargs="+", metavar="KEY=VALUE", help="measure this one variant instead of the list")
+    ap.add_argument("--layouts", action="store_true",
+                    help="only compare the bundled picker's convolution layouts (channels-last vs channels-first)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--threads", type=int, default=2)
@@ -77,6 +107,8 @@ def main():
     from seiscontrast.memory import keep_freed_memory
 
     keep_freed_memory()
+    if args.layouts:
+        return compare_layouts(args.batch, args.reps)
     phasenet = sbm.PhaseNet().eval()
     pn = ms_per_window(phasenet, phasenet.in_samples, args.batch, args.reps) / new_samples(phasenet) * 1000
     print(f"{'network':42} {'ms/window':>9} {'µs per new sample':>18} {'vs PhaseNet':>11} {'parameters':>10}")

@@ -30,6 +30,7 @@ from xlstm.blocks.mlstm.cell import mLSTMCell
 from xlstm.components.linear_headwise import LinearHeadwiseExpand
 
 from .chunkwise import mlstm_chunkwise
+from .conv import Conv1d
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -287,7 +288,7 @@ class XLSTMUNet(nn.Module):
         self.cfg = cfg
         widths = [cfg.dim * m for m in cfg.dim_mult]
         self.down = nn.ModuleList(BidirectionalStack(w, d, cfg) for w, d in zip(widths[:-1], cfg.depths[:-1]))
-        self.pools = nn.ModuleList(nn.Conv1d(widths[i], widths[i + 1], p, stride=p)
+        self.pools = nn.ModuleList(Conv1d(widths[i], widths[i + 1], p, stride=p)
                                    for i, p in enumerate(cfg.pooling))
         self.bottleneck = BidirectionalStack(widths[-1], cfg.depths[-1], cfg)
         self.unpools = nn.ModuleList(nn.ConvTranspose1d(widths[i + 1], widths[i], p, stride=p)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .conv import Conv1d
+
 
 @dataclass
 class ConvEncoderConfig:
@@ -58,7 +60,7 @@ class ConvLayerBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
         super().__init__()
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel, stride=stride)
+        self.conv = Conv1d(in_channels, out_channels, kernel, stride=stride)
         self.norm = nn.LayerNorm(out_channels)
         self.act = nn.GELU()
 

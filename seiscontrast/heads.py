@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .conv import Conv1d
 from .data.windows import normalize_window
 from .encoder import pad_for_stride
 from .model import ModelConfig, build_model
@@ -134,7 +135,7 @@ def waveform_channels(cfg: HeadConfig) -> int:
 
 def _conv(c_in: int, c_out: int, kernel: int, batchnorm: bool = False) -> nn.Sequential:
     """'Same'-padded Conv1d (+ BatchNorm) + GELU."""
-    conv = nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2, bias=not batchnorm)
+    conv = Conv1d(c_in, c_out, kernel, padding=kernel // 2, bias=not batchnorm)
     return nn.Sequential(conv, *([nn.BatchNorm1d(c_out)] if batchnorm else []), nn.GELU())
 
 
@@ -150,7 +151,7 @@ class CentredDownsample(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, batchnorm: bool = False):
         super().__init__()
         kernel = max(kernel, stride) + (max(kernel, stride) - stride) % 2
-        self.conv = nn.Conv1d(c_in, c_out, kernel, stride=stride, bias=not batchnorm)
+        self.conv = Conv1d(c_in, c_out, kernel, stride=stride, bias=not batchnorm)
         self.norm = nn.BatchNorm1d(c_out) if batchnorm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -171,7 +172,7 @@ class PickingHead(nn.Module):
             convs += _conv(channels, cfg.hidden, cfg.kernel)   # unpacked: parameter names as in files written
             channels = cfg.hidden
         self.refine = nn.Sequential(*convs)
-        self.out = nn.Conv1d(channels, 3 + cfg.detection, 1)  # P, S, noise logits (+ detection logit)
+        self.out = Conv1d(channels, 3 + cfg.detection, 1)  # P, S, noise logits (+ detection logit)
 
     def forward(self, features: torch.Tensor, waveform: torch.Tensor) -> PickerOutput:
         n = waveform.shape[-1]
@@ -216,7 +217,7 @@ class UNetPickingHead(nn.Module):
                          for a, b in zip(channels, channels[1:]))
         self.bottom = _conv(cfg.hidden + channels[-1], channels[-1], k, bn)
         self.up = nn.ModuleList(_conv(b + a, a, k, bn) for a, b in zip(channels, channels[1:]))
-        self.out = nn.Conv1d(channels[0], 3 + cfg.detection, 1)
+        self.out = Conv1d(channels[0], 3 + cfg.detection, 1)
 
     def forward(self, features: torch.Tensor, waveform: torch.Tensor) -> PickerOutput:
         h = self.project(self.dropout(features)).transpose(1, 2)               # [B, hidden, T]

@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from seiscontrast.context import ContextConfig, XLSTMUNet
 from seiscontrast.contrastive import ContrastiveConfig, info_nce, sample_negatives
+from seiscontrast.conv import Conv1d
 from seiscontrast.encoder import ConvEncoderConfig, ConvFeatureEncoder
 from seiscontrast.heads import (
     BackbonePicker,
@@ -23,6 +24,32 @@ from seiscontrast.heads import (
 from seiscontrast.masking import MaskingConfig, compute_span_mask
 from seiscontrast.model import ModelConfig, build_model
 from seiscontrast.quantizer import GumbelVectorQuantizer, QuantizerConfig
+
+
+@pytest.mark.parametrize("c_in,c_out,kernel,stride,padding,groups",
+                         [(19, 16, 7, 1, 3, 1), (3, 32, 32, 4, 0, 1), (32, 32, 4, 4, 0, 1), (64, 64, 4, 1, 3, 64),
+                          (16, 3, 1, 1, 0, 1)])
+def test_channels_last_conv1d_is_nn_conv1d(c_in, c_out, kernel, stride, padding, groups):
+    """Same outputs and gradients as ``nn.Conv1d`` with the same weights, on channels-first and on transposed
+    ``[batch, time, channels]`` inputs; the parameters keep ``nn.Conv1d``'s names."""
+    torch.manual_seed(0)
+    ours = Conv1d(c_in, c_out, kernel, stride=stride, padding=padding, groups=groups)
+    ref = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=padding, groups=groups)
+    ref.load_state_dict(ours.state_dict())
+    for x in (torch.randn(3, c_in, 301), torch.randn(3, 301, c_in).transpose(1, 2)):
+        x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+        y, y_ref = ours(x1), ref(x2)
+        assert y.shape == y_ref.shape
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+        grad = torch.randn_like(y)
+        y.backward(grad)
+        y_ref.backward(grad)
+        torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
+        ours.zero_grad()
+        ref.zero_grad()
+    assert y.is_contiguous(memory_format=torch.contiguous_format) is False   # time-major: no copy made
+    assert [n for n, _ in ours.named_parameters()] == ["weight", "bias"]
 
 
 def test_mask_fraction_and_span_length():
