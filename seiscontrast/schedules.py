@@ -20,6 +20,9 @@ class OptimConfig:
         max_steps: total optimiser steps; the cosine reaches ``min_lr_ratio × lr`` here.
         min_lr_ratio: final learning rate as a share of ``lr``.
         grad_clip: clip the global gradient norm to this (0 disables).
+        ema_decay: keep an exponential moving average of the weights with this decay per step, from the end of
+            the warm-up on (0: off). Validation, checkpoints and the written model then hold the average
+            (Lightning's ``EMAWeightAveraging``); 0.999 averages over about the last 1000 steps.
     """
 
     lr: float = 5e-4
@@ -29,10 +32,13 @@ class OptimConfig:
     max_steps: int = 100_000
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         if self.max_steps < 1 or self.warmup_steps < 0:
             raise ValueError(f"need max_steps >= 1 and warmup_steps >= 0, got {self.max_steps}, {self.warmup_steps}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 class WarmupCosine:

@@ -28,7 +28,12 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import (
+    EMAWeightAveraging,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from .config import save_config
@@ -308,12 +313,15 @@ class StderrProgressBar(TQDMProgressBar):
 def build_trainer(t: TrainerConfig, optim: OptimConfig, out: Path, progress: bool, validate: bool,
                   monitor: str | None = None, mode: str = "max") -> L.Trainer:
     """A Lightning Trainer logging into ``out/logs`` and ``out/tensorboard`` (a new version per run or resume)
-    and checkpointing into ``out/checkpoints``; with ``monitor`` only the best checkpoint (and ``last``) is kept."""
+    and checkpointing into ``out/checkpoints``; with ``monitor`` only the best checkpoint (and ``last``) is kept;
+    with ``optim.ema_decay`` it averages the weights."""
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True,
                            save_top_k=-1 if monitor is None else 1, monitor=monitor, mode=mode)
     quiet_third_party()
     callbacks = [ckpt, LearningRateMonitor(logging_interval="step")]
+    if optim.ema_decay:
+        callbacks.append(EMAWeightAveraging(decay=optim.ema_decay, update_starting_at_step=optim.warmup_steps))
     progress = progress and sys.stderr.isatty()   # bars belong on a terminal, not in batch-job logs
     if progress:
         callbacks.append(StderrProgressBar(refresh_rate=1))

@@ -166,6 +166,28 @@ def test_keep_last_writes_the_final_weights(synth_dir, tmp_path):
         ft_config(synth_dir, "keep=worst")
 
 
+def test_ema_decay_writes_the_moving_average_of_the_weights(synth_dir, tmp_path):
+    """With ``optim.ema_decay`` the written picker holds the exponential moving average of the weights the training
+    went through (from the end of the warm-up), and the training itself is unchanged."""
+    from seiscontrast.checkpoints import read_model_file
+
+    common = ["keep=last", "optim.warmup_steps=0", "optim.min_lr_ratio=1.0", "trainer.val_every_n_steps=1",
+              "trainer.checkpoint_every_n_steps=1", "data.fraction=0.5"]
+    weights = {}
+    for steps, ema in ((1, 0.0), (2, 0.0), (2, 0.75)):   # a constant lr: the first step is the same in each run
+        cfg = ft_config(synth_dir, *common, f"optim.max_steps={steps}", f"optim.ema_decay={ema}")
+        weights[steps, ema] = read_model_file(run_finetuning(cfg, tmp_path / f"run{steps}_{ema}", progress=False))[1]
+    w1, w2, average = weights[1, 0.0], weights[2, 0.0], weights[2, 0.75]
+    assert any(not torch.equal(w1[k], w2[k]) for k in w1)
+    for k in w1:
+        if w1[k].is_floating_point():
+            torch.testing.assert_close(average[k], 0.75 * w1[k] + 0.25 * w2[k])
+    raw = torch.load(tmp_path / "run2_0.75" / "checkpoints" / "last.ckpt", weights_only=True)["current_model_state"]
+    assert all(torch.equal(raw["net." + k], w2[k]) for k in w2)        # the trained weights themselves unchanged
+    with pytest.raises(ValueError, match="ema_decay"):
+        ft_config(synth_dir, "optim.ema_decay=1.0")
+
+
 def test_evaluate_protocol(finetuned, synth_dir, tmp_path):
     res = evaluate(finetuned, [str(synth_dir)], tmp_path, progress=False)
     for split_name in ("dev", "test"):
