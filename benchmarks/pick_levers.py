@@ -74,15 +74,22 @@ def synthetic_dev_thresholds(model, folder: str, thresholds=(0.2, 0.3, 0.4, 0.5,
           flush=True)
 
 
-def synthetic_onset_types(model, folder: str, count: int = 1000, threshold: float = 0.3) -> None:
-    """Per phase and onset type, on the first ``count`` traces of ``folder``'s test split: recall within 0.1 and
-    0.5 s, and the median absolute residual and median residual (bias) of the picks within 0.5 s."""
+def synthetic_onset_types(model, folder: str, count: int = 1000, threshold: float = 0.3,
+                          group_by: str = "trace_p_onset") -> None:
+    """Per phase and onset type (or another metadata column, ``group_by``), on the first ``count`` traces of
+    ``folder``'s test split: recall within 0.1 and 0.5 s, and the median absolute residual and median residual
+    (bias) of the picks within 0.5 s. A ``path_p_…`` column groups the S picks by its ``path_s_…`` counterpart
+    (e.g. ``path_p_phase``: P, Pn, Pg and S, Sn, Sg of a ``synth --crust`` set)."""
     import seisbench.data as sbd
 
     from seiscontrast import pick_metrics
 
     test = pick_metrics.reference_traces(folder, "test")
-    onset = sbd.WaveformDataset(folder, sampling_rate=None).test().metadata.trace_p_onset.to_numpy()
+    meta = sbd.WaveformDataset(folder, sampling_rate=None).test().metadata
+    if group_by not in meta:
+        raise SystemExit(f"error: {folder} has no metadata column {group_by!r}")
+    s_column = group_by.replace("path_p_", "path_s_") if group_by.startswith("path_p_") else group_by
+    onset = {"P": meta[group_by].to_numpy(), "S": meta[s_column].to_numpy()}
     count = min(count, test.n_traces)
     test.stream.traces = [tr for tr in test.stream if int(tr.stats.station) < count]
     picks = pick_metrics.picks_at(model, pick_metrics.annotate(model, test), threshold)
@@ -91,7 +98,7 @@ def synthetic_onset_types(model, folder: str, count: int = 1000, threshold: floa
         for phase in ("P", "S"):
             for ref in test.onsets.get((i, phase), [])[:1]:
                 res = pick_metrics.match([float(t - ref) for t in picks.get((i, phase), [])], [0.0], 0.5)
-                rows.append({"phase": phase, "onset": onset[i], "residual": res[0] if res else np.nan})
+                rows.append({"phase": phase, "onset": onset[phase][i], "residual": res[0] if res else np.nan})
     g = pd.DataFrame(rows).groupby(["phase", "onset"]).residual
     table = pd.DataFrame({"onsets": g.size(), "within 0.1 s": g.apply(lambda r: (r.abs() <= 0.1).mean()),
                           "within 0.5 s": g.apply(lambda r: r.notna().mean()),
@@ -109,12 +116,18 @@ def main():
                     "set's dev split (the recipe's WORK/synthetic)")
     ap.add_argument("--synthetic-test", metavar="FOLDER", help="also print the pick precision per onset type on "
                     "this labelled synthetic set's test split (first 1000 traces)")
+    ap.add_argument("--group-by", default="trace_p_onset", metavar="COLUMN", help="the metadata column that "
+                    "--synthetic-test groups by (e.g. path_p_phase for a set made with synth --crust)")
+    ap.add_argument("--threshold", type=float, default=0.3, help="pick threshold of --synthetic-test")
+    ap.add_argument("--synthetic-only", action="store_true", help="stop after the synthetic scores")
     args = ap.parse_args()
     model = load_picker_model(args.model)
     if args.synthetic_dev:
         synthetic_dev_thresholds(model, args.synthetic_dev)
     if args.synthetic_test:
-        synthetic_onset_types(model, args.synthetic_test)
+        synthetic_onset_types(model, args.synthetic_test, threshold=args.threshold, group_by=args.group_by)
+    if args.synthetic_only:
+        return
     # each record prepared once, picked at every setting
     records = [(name, st, record(model, st), ref) for name, st, ref in dataset_streams(Path(args.dataset))]
 

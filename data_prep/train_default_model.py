@@ -111,6 +111,11 @@ def main() -> None:
     ap.add_argument("--colocated-accelerometers", default="0", metavar="FRACTION",
                     help="share of real-noise traces from velocity sensors seen by an accelerometer beside them "
                     "(seiscontrast synth)")
+    ap.add_argument("--crust", default="0", metavar="FRACTION",
+                    help="share of synthetic events in a crust over the mantle, with head waves (Pn, Sn) ahead of the "
+                    "direct waves beyond the crossover distance (seiscontrast synth)")
+    ap.add_argument("--distance-range", nargs=2, default=["3", "200"], metavar=("MIN", "MAX"),
+                    help="epicentral distances of the synthetic events, km (seiscontrast synth)")
     ap.add_argument("--seed", default="0", help="seed of the synthetic data, pretraining and fine-tuning (another seed "
                     "measures how much a run of the recipe varies)")
     ap.add_argument("--pretrain-set", nargs="*", default=[], metavar="KEY=VALUE", help="extra pretraining overrides")
@@ -130,7 +135,8 @@ def main() -> None:
         step(["synth", str(synth), "--n-traces", str(a.n_traces), "--seed", a.seed, "--jobs", str(a.jobs),
               "--realistic", "--microseisms", *a.microseisms, "--nucleation", a.nucleation,
               "--site-resonance", a.site_resonance, "--linear-phase", a.linear_phase,
-              "--colocated-accelerometers", a.colocated_accelerometers,
+              "--colocated-accelerometers", a.colocated_accelerometers, "--crust", a.crust,
+              "--distance-range", *a.distance_range,
               *(["--real-noise", *obspy_noise_files()] if a.real_noise == "obspy" else [])])
     pre = work / "pretrain"
     if not (pre / "model.pt").is_file():

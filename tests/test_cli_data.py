@@ -18,11 +18,12 @@ def test_synth_command(tmp_path):
     again = _run("synth", str(tmp_path / "ds"), "--n-traces", "20")
     assert again.returncode == 2 and "already holds" in again.stderr and "Traceback" not in again.stderr
     ringing = _run("synth", str(tmp_path / "ring"), "--n-traces", "4", "--jobs", "1", "-q", "--site-resonance", "1",
-                   "--nucleation", "1", "--linear-phase", "1")
+                   "--nucleation", "1", "--linear-phase", "1", "--crust", "1", "--distance-range", "250", "400")
     assert ringing.returncode == 0, ringing.stderr
     meta = pd.read_csv(tmp_path / "ring" / "metadata.csv")
     assert (meta.station_site_f0_hz >= 1).all() and "source_nucleation_delay_s" in meta
     assert (meta.trace_digitiser_filter == "linear-phase").all()
+    assert meta.path_ep_distance_km.dropna().between(250, 400).all() and "path_p_phase" in meta   # NaN: noise
     assert "station_site_f0_hz" not in pd.read_csv(tmp_path / "ds" / "metadata.csv")
 
 

@@ -1,8 +1,10 @@
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from seiscontrast.data.synthetic import SynthConfig, site_reverberations, synthesize_trace
+from seiscontrast.data.synthetic import SynthConfig, head_waves, site_reverberations, synthesize_trace
 
 CFG = SynthConfig(n_traces=400, seed=3)
 
@@ -177,6 +179,49 @@ def test_nucleation_phase_weak_start_same_onset_other_draws_unchanged():
     assert checked >= 3
     with pytest.raises(ValueError, match="nucleation_fraction"):
         SynthConfig(nucleation_fraction=1.5)
+
+
+def test_head_waves_by_hand():
+    """Pn/Sn times in a 30 km crust over an 8 km/s mantle (Vs 4.6): first at 300 km, not at 30 km, none for a
+    source below the crust."""
+    crust = {"thickness": 30.0, "vp_mantle": 8.0, "vs_mantle": 4.6, "ratio_P": 0.3, "ratio_S": 0.1}
+    ev = {"depth": 10.0, "distance": 300.0, "hyp": math.hypot(300.0, 10.0), "vp": 6.0, "vs": 3.5}
+    out = head_waves(ev, crust)
+    t_pn = 300 / 8 + 50 * math.sqrt(1 / 36 - 1 / 64)           # 43.01 s, against 50.03 s direct
+    t_sn = 300 / 4.6 + 50 * math.sqrt(1 / 3.5**2 - 1 / 4.6**2)
+    assert out["t_P"] == pytest.approx(t_pn) and out["P"] == (0.3, pytest.approx(ev["hyp"] / 6 - t_pn))
+    assert out["t_S"] == pytest.approx(t_sn) and out["S"] == (0.1, pytest.approx(ev["hyp"] / 3.5 - t_sn))
+    assert head_waves({**ev, "distance": 30.0, "hyp": math.hypot(30.0, 10.0)}, crust) is None
+    assert head_waves({**ev, "depth": 40.0, "hyp": math.hypot(300.0, 40.0)}, crust) is None
+
+
+def test_crust_labels_the_first_visible_arrival_other_draws_unchanged():
+    """``crust_fraction``: a visible head wave is labelled and nothing precedes it; a head wave too weak to see
+    precedes the labelled direct wave; events without head waves and all noise are as without the option."""
+    seen = set()
+    for i in range(60):
+        kw = dict(seed=3, distance_range=[100.0, 400.0], depth_range=[1.0, 20.0])
+        _, meta_a, sig_a, noise_a = synthesize_trace(SynthConfig(**kw), i, return_parts=True)
+        _, meta, sig, noise = synthesize_trace(SynthConfig(**kw, crust_fraction=1.0), i, return_parts=True)
+        np.testing.assert_array_equal(noise_a, noise)
+        p, phase = meta.get("trace_p_arrival_sample", np.nan), meta.get("path_p_phase")
+        if phase is None or not np.isfinite(p) or np.isfinite(meta.get("trace_p2_arrival_sample", np.nan)):
+            continue
+        seen.add(phase)
+        p = int(p)
+        s_a, s_b = meta_a["trace_s_arrival_sample"], meta["trace_s_arrival_sample"]
+        assert s_a == s_b or (np.isnan(s_a) and np.isnan(s_b)) or meta["path_s_phase"] == "Sn"
+        if phase == "P" and meta["path_s_phase"] == "S":   # no head wave first: the record without the option
+            np.testing.assert_array_equal(sig, sig_a)
+            assert meta_a["trace_p_arrival_sample"] == p
+        elif phase == "Pn":
+            assert np.abs(sig[0, :p]).max() < 1e-6 * np.abs(sig[0]).max()
+        elif phase == "Pg":   # after a head wave lost in the noise (or starting before the trace)
+            assert np.abs(sig[0, :p]).max() > 1e-3 * np.abs(sig[0]).max()
+            assert meta_a["trace_p_arrival_sample"] == p
+    assert seen == {"P", "Pn", "Pg"}
+    with pytest.raises(ValueError, match="crust_fraction"):
+        SynthConfig(crust_fraction=-0.1)
 
 
 def test_site_reverberations_by_hand():

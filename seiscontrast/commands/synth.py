@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--colocated-accelerometers", type=float, default=0.0, metavar="FRACTION",
                    help="share of the real-noise traces from velocity sensors seen by an accelerometer beside the "
                         "sensor instead (the noise differentiated, the event through an accelerometer)")
+    p.add_argument("--crust", type=float, default=0.0, metavar="FRACTION",
+                   help="share of events in a crust over the mantle: beyond the crossover distance weak head waves "
+                        "(Pn, Sn) arrive before the direct waves (Pg, Sg)")
+    p.add_argument("--distance-range", type=float, nargs=2, default=[3.0, 200.0], metavar=("MIN", "MAX"),
+                   help="epicentral distances (km, log-uniform); head waves need regional ones (e.g. 3 400)")
     p.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
 
 
@@ -46,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
                       nucleation_fraction=args.nucleation, site_resonance_fraction=args.site_resonance,
                       linear_phase_fraction=args.linear_phase,
                       colocated_accelerometer_fraction=args.colocated_accelerometers,
+                      crust_fraction=args.crust, distance_range=list(args.distance_range),
                       **(REALISTIC if args.realistic else {}))
     if cfg.colocated_accelerometer_fraction and not args.real_noise:
         raise ValueError(f"--colocated-accelerometers {args.colocated_accelerometers:g} records real noise as "

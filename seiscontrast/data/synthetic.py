@@ -14,6 +14,8 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
   slow rise); P and S codas decay with magnitude- and distance-dependent times. Optionally
   (``nucleation_fraction``) a weak sub-event precedes the main release, and (``site_resonance_fraction``) a
   soft surface layer makes the station ring: every phase is followed by its reverberations in the layer.
+  Optionally (``crust_fraction``) the path runs through a crust over the mantle: beyond the crossover distance
+  the mantle head waves Pn and Sn arrive first, weaker than the direct Pg and Sg that follow them.
 * **Three components**: P along the ray (mostly Z, steep incidence), S as SV/SH with a random polarisation
   (mostly horizontal), codas scattered onto all components; rotated to N/E with a random back-azimuth;
   random radiation pattern (S/P ratio 1.5–10, occasionally P-dominant); random first-motion polarity.
@@ -31,7 +33,8 @@ What is modelled (per trace, all random but deterministic for ``(seed, trace ind
   (``trace_p2_arrival_sample``/``trace_s2_arrival_sample``). Picks are left out where the phase is buried in
   noise (as an analyst would) or falls outside the trace.
 
-What is **not** modelled: layered-earth travel times and head waves (Pn/Sn), surface waves and Lg, site
+What is **not** modelled: layered-earth travel times other than one crust over the mantle (the option above),
+depth phases, surface waves and Lg, site
 resonances other than one layer's, anisotropy/shear-wave splitting, instrument responses other than the three
 above, teleseisms, and timing errors of real picks.
 """
@@ -92,6 +95,13 @@ class SynthConfig:
     like any noise), the event through the accelerometer's response. A noise bank cut from broadband and
     short-period records has no accelerometer noise of its own, so without this every accelerometer trace carries
     synthetic noise.
+    ``crust_fraction`` of the events lie in a crust 25–45 km thick over a mantle with P speed 7.8–8.3 km/s (one
+    layer, as ``obspy.taup`` would trace it): where the mantle head wave is faster than the direct wave (beyond
+    about 100–200 km), the record starts with a weak Pn (0.1–0.8 of Pg's amplitude) and a weaker Sn (0.05–0.5 of
+    Sg's), each followed by the direct wave, whose times stay as without the crust (``p_onset_range`` places the
+    direct P). The labels are the first arrival an analyst would see: the head wave where it stands out of the noise
+    and starts inside the trace, the direct wave otherwise (``path_p_phase``/``path_s_phase`` say which).
+    Take ``distance_range`` out to regional distances (e.g. 3–400 km) for head waves to be common.
     """
 
     n_traces: int = 1000
@@ -115,6 +125,7 @@ class SynthConfig:
     site_resonance_fraction: float = 0.0
     linear_phase_fraction: float = 0.0
     colocated_accelerometer_fraction: float = 0.0
+    crust_fraction: float = 0.0
 
     def __post_init__(self):
         if self.n_traces < 1:
@@ -123,7 +134,7 @@ class SynthConfig:
             raise ValueError(f"split_fractions must be three numbers summing to 1, got {self.split_fractions}")
         for name in ("accelerometer_fraction", "vertical_only_fraction", "real_noise_fraction", "noise_fraction",
                      "nucleation_fraction", "site_resonance_fraction", "linear_phase_fraction",
-                     "colocated_accelerometer_fraction"):
+                     "colocated_accelerometer_fraction", "crust_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         lo, hi = self.broadband_microseisms
@@ -237,6 +248,33 @@ def draw_event(rng: np.random.Generator, cfg: SynthConfig) -> dict:
     )
 
 
+def draw_crust(rng: np.random.Generator) -> dict:
+    """A crust over the mantle and the head waves' amplitudes relative to the direct waves (:func:`head_waves`)."""
+    vpn = rng.uniform(7.8, 8.3)
+    return {"thickness": rng.uniform(25.0, 45.0), "vp_mantle": vpn, "vs_mantle": vpn / rng.uniform(1.70, 1.80),
+            "ratio_P": _loguniform(rng, 0.1, 0.8), "ratio_S": _loguniform(rng, 0.05, 0.5)}
+
+
+def head_waves(ev: dict, crust: dict) -> dict | None:
+    """Pn and Sn of the event ``ev`` in ``crust`` (:func:`draw_crust`): for each phase whose head wave arrives
+    before the direct wave, ``(amplitude ratio to the direct wave, lead in s)`` (else ``None``), and the travel
+    times ``t_P``, ``t_S`` of the first arrivals. ``None`` for a source below the crust or where both direct waves
+    arrive first."""
+    h, z = crust["thickness"], ev["depth"]
+    if z >= h:
+        return None
+    out = {}
+    for phase, v, v_mantle in (("P", ev["vp"], crust["vp_mantle"]), ("S", ev["vs"], crust["vs_mantle"])):
+        direct = ev["hyp"] / v
+        # down to the Moho and back up at the critical angle, along the Moho in between
+        head = ev["distance"] / v_mantle + (2 * h - z) * math.sqrt(1 / v**2 - 1 / v_mantle**2)
+        critical = (2 * h - z) * v / math.sqrt(v_mantle**2 - v**2)   # the nearest distance a head wave reaches
+        first = ev["distance"] > critical and head < direct
+        out[phase] = (crust[f"ratio_{phase}"], direct - head) if first else None
+        out[f"t_{phase}"] = head if first else direct
+    return out if out["P"] or out["S"] else None
+
+
 def _phase_excitation(rng, n, onset, fs, direct, weights, rise, decay, nucleation=None):
     """[3, n] excitation: a direct spike with per-component ``direct`` weights plus enveloped coda noise.
 
@@ -256,13 +294,16 @@ def _phase_excitation(rng, n, onset, fs, direct, weights, rise, decay, nucleatio
 
 
 def delayed_copies(x: np.ndarray, copies) -> np.ndarray:
-    """``Σ gain · x(t − delay)`` over ``(delay in samples, gain)`` pairs, along the last axis; a copy delayed
-    beyond the end is dropped. Nothing precedes the first arrival of ``x`` when every delay is >= 0."""
+    """``Σ gain · x(t − delay)`` over ``(delay in samples, gain)`` pairs, along the last axis; what is shifted
+    beyond either end is dropped (a negative delay is a copy that arrives earlier). Nothing precedes the first
+    arrival of ``x`` when every delay is >= 0."""
     out = np.zeros_like(x)
     n = x.shape[-1]
     for delay, gain in copies:
-        if delay < n:
+        if 0 <= delay < n:
             out[..., delay:] += gain * x[..., :n - delay]
+        elif -n < delay < 0:
+            out[..., :n + delay] += gain * x[..., -delay:]
     return out
 
 
@@ -289,7 +330,8 @@ def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kap
                  ) -> tuple[np.ndarray, int, float, float]:
     """Clean Z/N/E velocity signal of one event: ``(signal, s_onset, p_peak, s_peak)``."""
     tp, ts = ev["hyp"] / ev["vp"], ev["hyp"] / ev["vs"]
-    s_onset = p_onset + int(round((ts - tp) * fs))
+    heads = ev.get("head_waves") or {}
+    s_onset = p_onset + int(round((ts - tp) * fs))   # the direct waves; a head wave arrives before its own
     h_len = int(20 * fs)
 
     linear = inst.get("linear_phase", False)
@@ -307,6 +349,8 @@ def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kap
     p_exc = _phase_excitation(rng, n, p_onset, fs, [d * ci, d * si, d * rng.uniform(-0.1, 0.1)],
                               [1.0, rng.uniform(0.4, 0.9), rng.uniform(0.2, 0.6)], ev["rise_p"], ev["coda_p"],
                               ev.get("nucleation"))
+    if heads.get("P"):     # the head wave, ahead of the direct wave (the same source seen twice)
+        p_exc = delayed_copies(p_exc, [(-int(round(heads["P"][1] * fs)), heads["P"][0]), (0, 1.0)])
     if site is not None:   # a linear filter: on the excitation it is the same as on the filtered signal
         p_exc = site_reverberations(p_exc, site["p_delay"], site["reflection"])
     p_zrt = filtered(p_exc, ev["fc_p"], tp, ev["q0_p"])
@@ -316,6 +360,8 @@ def event_signal(rng, ev: dict, n: int, fs: float, p_onset: int, inst: dict, kap
     s_exc = _phase_excitation(rng, n, s_onset, fs, [-d * sv * ss, d * sv * cs, d * sh],
                               [rng.uniform(0.3, 0.7), rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0)],
                               ev["rise_s"], ev["coda_s"], ev.get("nucleation"))
+    if heads.get("S"):
+        s_exc = delayed_copies(s_exc, [(-int(round(heads["S"][1] * fs)), heads["S"][0]), (0, 1.0)])
     if site is not None:
         s_exc = site_reverberations(s_exc, site["s_delay"], site["reflection"])
     s_zrt = filtered(s_exc, ev["fc_s"], ts, ev["q0_p"] * rng.uniform(0.5, 0.8))
@@ -474,6 +520,7 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
             events.append(("2", int(rng.uniform(0.0, cfg.trace_duration - 2.0) * fs)))
     nucleation_rng = np.random.default_rng([cfg.seed, index, 1])   # its own stream: every other draw unchanged
     site_rng = np.random.default_rng([cfg.seed, index, 2])         # the same for the site
+    crust_rng = np.random.default_rng([cfg.seed, index, 5])        # and for the crust
     if np.random.default_rng([cfg.seed, index, 3]).random() < cfg.linear_phase_fraction:
         inst = {**inst, "linear_phase": True}
     if cfg.linear_phase_fraction:
@@ -486,14 +533,19 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
         if cfg.nucleation_fraction and nucleation_rng.random() < cfg.nucleation_fraction:
             delay = _loguniform(nucleation_rng, 0.05, 0.5) * 10 ** (0.25 * (ev["magnitude"] - 3))
             ev["nucleation"] = (_loguniform(nucleation_rng, 0.05, 0.4), min(delay, 1.0))
+        if cfg.crust_fraction and crust_rng.random() < cfg.crust_fraction:
+            ev["head_waves"] = head_waves(ev, draw_crust(crust_rng))
         if suffix == "2":  # a second event is usually smaller
             ev["amplitude"] *= _loguniform(rng, 0.05, 2.0)
         sig, s_onset, p_amp, s_amp = event_signal(rng, ev, n, fs, p_onset, inst, kappa, site)
         signal += sig
         snr_p, snr_s = p_amp / hf_rms, s_amp / hf_rms
-        # an analyst picks only what stands out of the noise; picks outside the trace do not exist
-        p_label = float(p_onset) if snr_p >= 1.5 else np.nan
-        s_label = float(s_onset) if (snr_s >= 2.0 and s_onset < n) else np.nan
+        # an analyst picks only what stands out of the noise (a weak head wave: the direct wave after it); picks
+        # outside the trace do not exist
+        heads = ev.get("head_waves") or {}
+        p_label, p_phase = first_visible(p_onset, snr_p, 1.5, heads.get("P"), fs, "P")
+        s_label, s_phase = first_visible(s_onset, snr_s, 2.0, heads.get("S"), fs, "S")
+        s_label = s_label if s_label < n else np.nan
         meta.update({
             f"trace_p{suffix}_arrival_sample": p_label,
             f"trace_s{suffix}_arrival_sample": s_label,
@@ -514,6 +566,8 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
                 "path_vs_km_s": ev["vs"],
                 "source_corner_frequency_hz": ev["fc_s"],
             })
+            if cfg.crust_fraction:
+                meta.update({"path_p_phase": p_phase, "path_s_phase": s_phase})
             if cfg.nucleation_fraction:
                 meta["source_nucleation_delay_s"] = ev["nucleation"][1] if "nucleation" in ev else 0.0
     data = signal + noise
@@ -538,6 +592,18 @@ def synthesize_trace(cfg: SynthConfig, index: int, return_parts: bool = False):
     if return_parts:
         return parts[0], meta, parts[1], parts[2]
     return data, meta
+
+
+def first_visible(onset: int, snr: float, min_snr: float, head, fs: float, phase: str) -> tuple[float, str]:
+    """``(label sample, phase name)`` of the first arrival of ``phase`` that an analyst sees: the head wave
+    ``head = (ratio, lead_s)`` ahead of the direct wave at ``onset`` where it stands out of the noise and starts
+    inside the trace, else the direct wave; NaN if that does not stand out either."""
+    if head is not None:
+        start = onset - int(round(head[1] * fs))
+        if snr * head[0] >= min_snr and start >= 0:
+            return float(start), phase + "n"
+    name = phase + "g" if head is not None else phase
+    return (float(onset), name) if snr >= min_snr else (np.nan, name)
 
 
 def through_rate(x: np.ndarray, rate: float, fs: float) -> np.ndarray:
