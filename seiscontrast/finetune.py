@@ -31,6 +31,7 @@ from .data.seisbench_source import DatasetConfig, open_datasets, picking_generat
 from .data.windows import WindowConfig
 from .heads import PickerConfig, PickerOutput, build_picker, picker_labels
 from .logs import get_logger
+from .pick_metrics import window_pick_counts
 from .schedules import OptimConfig, param_groups
 from .training import TrainerConfig, TrainingModule, WindowDataModule, fit, start_run
 
@@ -93,6 +94,12 @@ class LabelConfig:
     detection_weight: float = 0.5
 
 
+#: what ``picker.pt`` can hold, and the validation metric (and direction) that chooses it
+KEEP = {"best": ("val/loss", "min"), "best_f1": ("val/pick_f1", "max"), "last": ("val/loss", "min")}
+#: the dev pick F1 of ``keep=best_f1``: probability peaks above this, within this many seconds of an onset
+F1_THRESHOLD, F1_TOLERANCE_S = 0.3, 0.5
+
+
 @dataclass
 class FinetuneConfig:
     """A fine-tuning (or supervised baseline) run.
@@ -112,10 +119,11 @@ class FinetuneConfig:
             ``picker`` and all its weights are loaded (more training on new data, e.g. self-training on
             pseudo-labelled records, :mod:`~seiscontrast.pseudo_labels`).
         seed: seed of everything (weights, data order, windows).
-        keep: which weights ``picker.pt`` holds: ``best`` (the checkpoint with the lowest dev loss) or ``last``
-            (the final step). With few labels the dev loss can rise from the first validation on while the
-            network is still learning to pick, and ``best`` then keeps a network that picks nothing (README,
-            "The checkpoint choice decides the failed runs").
+        keep: which weights ``picker.pt`` holds: ``best`` (the checkpoint with the lowest dev loss), ``best_f1``
+            (the highest dev pick F1: P and S peaks above 0.3 within 0.5 s of the labelled onsets in the dev
+            windows, ``val/pick_f1``) or ``last`` (the final step). With few labels the dev loss can rise from the
+            first validation on while the network is still learning to pick, and ``best`` then keeps a network
+            that picks nothing (README, "The checkpoint choice decides the failed runs").
     """
 
     window: WindowConfig = field(default_factory=WindowConfig)
@@ -135,8 +143,8 @@ class FinetuneConfig:
     def __post_init__(self):
         if self.pretrained and self.init_from:
             raise ValueError("give either pretrained (a backbone) or init_from (a picker), not both")
-        if self.keep not in ("best", "last"):
-            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
 
 
 def picking_loss(out: PickerOutput, labels: torch.Tensor, detections: torch.Tensor | None,
@@ -193,17 +201,31 @@ class PickerModule(TrainingModule):
         parts = [k for k in self.net.stages() if k != "head"]
         return {"head": 0, **self.cfg.schedule.start_steps(parts)}
 
-    def _step(self, batch, stage: str):
+    def _step(self, batch, stage: str) -> tuple[torch.Tensor, PickerOutput]:
         out = self.net(batch["X"])
         total, pick = picking_loss(out, batch["y"], batch.get("detections"), self.cfg.labels.detection_weight)
         self.log_stage(stage, {"loss": total, "pick_loss": pick}, len(batch["X"]), prog_bar=("loss", "pick_loss"))
-        return total
+        return total, out
 
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
+        return self._step(batch, "train")[0]
 
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
+        _, out = self._step(batch, "val")
+        if self.cfg.keep == "best_f1":   # P and S curves (not noise) against their labels, same channel order
+            probs = out.probs[:, :-1].float().cpu().numpy()
+            counts = window_pick_counts(probs, batch["y"][:, :probs.shape[1]].float().cpu().numpy(), F1_THRESHOLD,
+                                        round(F1_TOLERANCE_S * self.cfg.window.sampling_rate))
+            self._pick_counts += torch.as_tensor(counts, device=self._pick_counts.device)
+
+    def on_validation_epoch_start(self):
+        self._pick_counts = torch.zeros(3, dtype=torch.long, device=self.device)
+
+    def on_validation_epoch_end(self):
+        if self.cfg.keep == "best_f1":
+            tp, false, missed = (self.all_gather(self._pick_counts).reshape(-1, 3).sum(0)).tolist()
+            f1 = 2 * tp / max(2 * tp + false + missed, 1)
+            self.log("val/pick_f1", torch.tensor(f1, dtype=torch.float32))   # the same on every process
 
     def parameter_groups(self) -> list[dict]:
         """One pair of AdamW groups per part, each with its ``start_step`` (lr 0 before it)."""
@@ -260,8 +282,8 @@ def run_finetuning(cfg: FinetuneConfig, out_dir: str | Path, resume: bool = Fals
              cfg.schedule.name, "pretrained" if cfg.pretrained else f"from {cfg.init_from}" if cfg.init_from
              else "random init", len(data.train_set),
              cfg.optim.max_steps)
-    trainer = fit(module, data, out, last if resume else None, progress, monitor="val/loss", mode="min")
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback and cfg.keep == "best" else ""
+    trainer = fit(module, data, out, last if resume else None, progress, *KEEP[cfg.keep])
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback and cfg.keep != "last" else ""
     state = read_model_file(best)[1] if best else module.net.state_dict()
     path = out / "picker.pt"
     if trainer.global_rank == 0:

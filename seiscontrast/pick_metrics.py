@@ -157,6 +157,28 @@ def match(picks: Sequence[float], refs: Sequence[float], tolerance: float) -> li
     return [res for _, _, res in match_pairs(picks, refs, tolerance)]
 
 
+def curve_peaks(curve: np.ndarray, threshold: float) -> list[int]:
+    """Samples where ``curve`` (1-D) peaks above ``threshold``: the maximum of each run of samples at or above it."""
+    above = np.flatnonzero(curve >= threshold)
+    if not above.size:
+        return []
+    runs = np.split(above, np.flatnonzero(np.diff(above) > 1) + 1)
+    return [int(r[np.argmax(curve[r])]) for r in runs]
+
+
+def window_pick_counts(probs: np.ndarray, labels: np.ndarray, threshold: float, tolerance: int) -> np.ndarray:
+    """``[true positives, false picks, missed onsets]`` over windows ``probs``/``labels`` ``[B, phases, N]``
+    (probability and soft-label curves of the phases): picks are :func:`curve_peaks` of the probabilities above
+    ``threshold``, onsets those of the labels above 0.5, matched one to one within ``tolerance`` samples."""
+    counts = np.zeros(3, dtype=np.int64)
+    for prob, label in zip(probs, labels):
+        for curve, target in zip(prob, label):
+            picks, onsets = curve_peaks(curve, threshold), curve_peaks(target, 0.5)
+            hits = len(match_pairs(picks, onsets, tolerance))
+            counts += (hits, len(picks) - hits, len(onsets) - hits)
+    return counts
+
+
 def score(picks: dict, refs: ReferenceTraces, tolerances: Sequence[float] = TOLERANCES) -> dict[str, float]:
     """Precision, recall, F1 per phase and tolerance, and the inlier MAE at the largest tolerance."""
     out: dict[str, float] = {}

@@ -166,6 +166,22 @@ def test_keep_last_writes_the_final_weights(synth_dir, tmp_path):
         ft_config(synth_dir, "keep=worst")
 
 
+def test_keep_best_f1_writes_the_checkpoint_with_the_highest_dev_pick_f1(synth_dir, tmp_path):
+    from seiscontrast.checkpoints import read_model_file
+
+    cfg = ft_config(synth_dir, "keep=best_f1", "optim.max_steps=6", "trainer.val_every_n_steps=2",
+                    "trainer.checkpoint_every_n_steps=2", "data.fraction=0.5", "optim.lr=1e-2")
+    path = run_finetuning(cfg, tmp_path / "run", progress=False)
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    f1 = metrics.dropna(subset=["val/pick_f1"])
+    assert len(f1) == 3 and f1["val/pick_f1"].between(0, 1).all()
+    best_step = int(f1.step.iloc[f1["val/pick_f1"].to_numpy().argmax()]) + 1   # logged at the step before the save
+    _, kept, meta = read_model_file(path)
+    _, saved, _ = read_model_file(tmp_path / "run" / "checkpoints" / meta["best_checkpoint"])
+    assert meta["best_checkpoint"] == f"step{best_step:07d}.ckpt"
+    assert all(torch.equal(kept[k], saved[k]) for k in kept)
+
+
 def test_ema_decay_writes_the_moving_average_of_the_weights(synth_dir, tmp_path):
     """With ``optim.ema_decay`` the written picker holds the exponential moving average of the weights the training
     went through (from the end of the warm-up), and the training itself is unchanged."""

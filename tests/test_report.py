@@ -41,6 +41,20 @@ def test_precision_recall_f1_counts():
     assert s["P_n_reference"] == 2 and s["S_n_reference"] == 1
 
 
+def test_window_pick_counts_by_hand():
+    """Peaks of each run above the threshold are picks, label peaks above 0.5 onsets, matched within tolerance."""
+    curve = np.array([0, 0.2, 0.5, 0.9, 0.4, 0.1, 0.35, 0.6, 0.2, 0.0])
+    assert pm.curve_peaks(curve, 0.3) == [3, 7] and pm.curve_peaks(curve, 0.95) == []
+    probs = np.zeros((1, 2, 100))
+    labels = np.zeros((1, 2, 100))
+    probs[0, 0, 20], probs[0, 0, 70] = 0.8, 0.6     # P: one hit (20 vs 23), one false pick
+    labels[0, 0, 23] = 1.0
+    labels[0, 1, 50] = 1.0                           # S: an onset nobody picked
+    probs[0, 1, 90] = 0.2                            # below the threshold
+    assert pm.window_pick_counts(probs, labels, 0.3, tolerance=5).tolist() == [1, 1, 1]
+    assert pm.window_pick_counts(probs, labels, 0.3, tolerance=2).tolist() == [0, 2, 2]
+
+
 def test_references_from_pick_columns(synth_dir):
     refs = pm.reference_traces(synth_dir, "test")
     md = sbd.WaveformDataset(synth_dir).test().metadata
