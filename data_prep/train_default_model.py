@@ -11,6 +11,10 @@
 4. with ``--self-train``, labels the real records given there with the picker's own confident,
    augmentation-consistent picks (``seiscontrast pseudo-label``, their train split) and fine-tunes the picker
    further on them next to the synthetic data (``--init-from``, ``data.repeats``),
+   with ``--distill-from PICKER``, the fine-tuning learns that picker's probabilities instead of the labels
+   (knowledge distillation, ``seiscontrast.distill``; ``--distill-weight`` mixes the labels back in): a
+   cheaper network taught by the bundled one; with ``--self-train`` too, the second run learns the teacher's
+   probabilities on the real windows as well (their pseudo-labels then only place the windows),
 5. chooses its P and S thresholds on the synthetic dev split (``seiscontrast calibrate``: best pick F1 within
    0.5 s; stored in the file), evaluates it on the synthetic test split (and, with ``--real-benchmark``, on real
    recordings side by side with PhaseNetLight-ETHZ and ObsPy's ar_pick) and writes the model and its card (JSON)
@@ -20,7 +24,7 @@
         [--real-benchmark ../shared/data/seisbench-dummy] [--real-noise none] [--microseisms 3 100] \
         [--pretrain-set model.context.depths=[0,1,1]] [--finetune-set picker.head.hidden=8] [--nucleation 0.5] \
         [--site-resonance 0.5] [--linear-phase 0.8] [--colocated-accelerometers 0.15] [--seed 1] \
-        [--self-train ../shared/data/seisbench-dummy]
+        [--self-train ../shared/data/seisbench-dummy] [--distill-from seiscontrast/resources/default_picker.pt]
 
 ``--real-noise none`` keeps the synthetic noise only; ``--microseisms`` sets the synthetic broadband stations'
 microseism / high-frequency noise ratios; ``--nucleation`` the share of synthetic events with a weak nucleation
@@ -126,6 +130,10 @@ def main() -> None:
     ap.add_argument("--self-train-repeats", type=int, default=40, help="draws of each pseudo-labelled training "
                     "split per epoch (data.repeats), against one of the synthetic one")
     ap.add_argument("--self-train-steps", type=int, default=1000)
+    ap.add_argument("--distill-from", metavar="PICKER", help="picker.pt whose probabilities the fine-tuning learns "
+                    "(the teacher; its windows must be the recipe's)")
+    ap.add_argument("--distill-weight", default="1.0", help="share of the picking loss from the teacher (the rest "
+                    "from the labels)")
     ap.add_argument("--real-benchmark", metavar="FOLDER",
                     help="also run benchmarks/real_data_picks.py on this SeisBench folder and put its summary in the card")
     a = ap.parse_args()
@@ -145,10 +153,15 @@ def main() -> None:
               "optim.warmup_steps=50", "trainer.batch_size=16", "trainer.val_every_n_steps=200", "window.highpass=0.5",
               f"seed={a.seed}", *a.pretrain_set])
     ft = work / "finetune"
+    distill = []
+    if a.distill_from:   # from a copy: installing the result may overwrite the teacher's file
+        if not (work / "teacher.pt").is_file():
+            shutil.copy(a.distill_from, work / "teacher.pt")
+        distill = [f"distill.teacher='{(work / 'teacher.pt').resolve()}'", f"distill.weight={a.distill_weight}"]
     # what every fine-tuning run of the recipe shares (the first run and the self-training run)
     finetuning = ["--config", "configs/finetune_full.yaml", "trainer.batch_size=16", "trainer.val_every_n_steps=250",
                   "trainer.checkpoint_every_n_steps=250", "trainer.limit_val_batches=20",
-                  "schedule.backbone_lr_mult=0.5", "window.highpass=0.5", f"seed={a.seed}"]
+                  "schedule.backbone_lr_mult=0.5", "window.highpass=0.5", f"seed={a.seed}", *distill]
     if not (ft / "picker.pt").is_file():
         step(["finetune", *finetuning, "--data", str(synth), "--out", str(ft), "--pretrained", str(pre / "model.pt"),
               "--max-steps", str(a.finetune_steps), "picker.head.hidden=16", "optim.lr=2e-3",
@@ -186,6 +199,7 @@ def main() -> None:
                     f"{REALISTIC['vertical_only_fraction']:.0%} vertical-only",
                 "self_training_data": [f"{f} (train split, pseudo-labelled)" for f in a.self_train],
                 "overrides": {"pretraining": a.pretrain_set, "finetuning": a.finetune_set},
+                "distilled_from": (f"{a.distill_from} (weight {a.distill_weight})" if a.distill_from else None),
                 "thresholds": read_model_file(ft / "picker.pt")[2]["thresholds"],
                 "synthetic_test_metrics": json.loads((ev / "results.json").read_text())["test"]}
         if real is not None:

@@ -29,6 +29,7 @@ from .config import config_from_dict, config_to_dict
 from .data.augmentations import AugmentConfig
 from .data.seisbench_source import DatasetConfig, open_datasets, picking_generator, split
 from .data.windows import WindowConfig
+from .distill import DistillConfig, load_teacher, soft_cross_entropy, teacher_probs
 from .heads import PickerConfig, PickerOutput, build_picker, picker_labels
 from .logs import get_logger
 from .pick_metrics import window_pick_counts
@@ -111,6 +112,7 @@ class FinetuneConfig:
         schedule: freeze/unfreeze schedule.
         labels: label shape and window sampling.
         augment: augmentations of the training windows (none by default).
+        distill: a trained picker whose probabilities this one learns (knowledge distillation, :mod:`.distill`).
         optim: AdamW and the warm-up/cosine schedule.
         trainer: Lightning Trainer settings.
         pretrained: ``model.pt`` from ``seiscontrast pretrain`` (its model config replaces ``picker.model``);
@@ -132,6 +134,7 @@ class FinetuneConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=50, max_steps=1000))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(batch_size=16, val_every_n_steps=100,
                                                                        checkpoint_every_n_steps=100))
@@ -150,7 +153,7 @@ class FinetuneConfig:
 def picking_loss(out: PickerOutput, labels: torch.Tensor, detections: torch.Tensor | None,
                  detection_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(total, pick)``: soft-label cross-entropy over P/S/noise per sample (+ weighted detection BCE)."""
-    pick = -(labels.float() * out.log_probs).sum(1).mean()
+    pick = soft_cross_entropy(out.log_probs, labels)
     total = pick
     if out.detection_logits is not None and detections is not None and detection_weight > 0:
         total = total + detection_weight * torch.nn.functional.binary_cross_entropy_with_logits(
@@ -195,6 +198,9 @@ class PickerModule(TrainingModule):
         for p in self.net.parameters():
             if id(p) not in trained:
                 p.requires_grad_(False)
+        # in a list, so that it is neither saved with the picker nor trained nor wrapped by DDP
+        d = self.cfg.distill
+        self._teacher = [load_teacher(d.teacher, self.cfg.window, picker_labels(self.cfg.picker))] if d.teacher else []
 
     def start_steps(self) -> dict[str, int | None]:
         """Step at which each trainable part starts (``head`` at 0); ``None`` = never trains."""
@@ -204,7 +210,12 @@ class PickerModule(TrainingModule):
     def _step(self, batch, stage: str) -> tuple[torch.Tensor, PickerOutput]:
         out = self.net(batch["X"])
         total, pick = picking_loss(out, batch["y"], batch.get("detections"), self.cfg.labels.detection_weight)
-        self.log_stage(stage, {"loss": total, "pick_loss": pick}, len(batch["X"]), prog_bar=("loss", "pick_loss"))
+        logged = {"loss": total, "pick_loss": pick}
+        if self._teacher:
+            w = self.cfg.distill.weight
+            logged["distill_loss"] = soft_cross_entropy(out.log_probs, teacher_probs(self._teacher[0], batch["X"]))
+            total = logged["loss"] = total - w * pick + w * logged["distill_loss"]
+        self.log_stage(stage, logged, len(batch["X"]), prog_bar=("loss", "pick_loss"))
         return total, out
 
     def training_step(self, batch, batch_idx):

@@ -342,3 +342,65 @@ def test_init_from_needs_a_picker_and_repeats_one_number_per_source(pretrained, 
         run_finetuning(ft_config(synth_dir, f"init_from='{pretrained}'"), tmp_path / "a", progress=False)
     with pytest.raises(ValueError, match="2 numbers for 1 sources"):
         PickingData(ft_config(synth_dir, "data.repeats=[1,2]")).setup("fit")
+
+
+def test_distillation_loss_is_the_weighted_mix_of_labels_and_teacher(finetuned, synth_dir):
+    """``loss = (1 - w) · CE(labels) + w · CE(teacher probabilities)``, the teacher seeing the same windows."""
+    from seiscontrast.config import config_to_dict
+    from seiscontrast.distill import load_teacher, soft_cross_entropy
+
+    cfg = ft_config(synth_dir, f"distill.teacher='{finetuned}'", "distill.weight=0.25")
+    module = PickerModule(config_to_dict(cfg))
+    assert not any(k.startswith("_teacher") for k in module.state_dict())   # never saved with the picker
+    gen = picking_generator(split(open_dataset(synth_dir, cfg.window), "dev"), cfg.window)
+    batch = next(iter(torch.utils.data.DataLoader(gen, batch_size=4)))
+    logged = {}
+    module.log_stage = lambda stage, metrics, *a, **k: logged.update(metrics)
+    with torch.no_grad():
+        total, out = module._step(batch, "val")
+        teacher = load_teacher(str(finetuned), cfg.window, "PSND")(batch["X"]).probs
+    by_hand = 0.75 * soft_cross_entropy(out.log_probs, batch["y"]) + 0.25 * soft_cross_entropy(out.log_probs, teacher)
+    torch.testing.assert_close(total, by_hand)
+    assert set(logged) == {"loss", "pick_loss", "distill_loss"}
+    assert logged["distill_loss"] > 0.1          # a random student is far from the teacher
+
+
+def test_distilled_student_learns_the_teachers_curves(finetuned, synth_dir, tmp_path):
+    """A smaller network trained on the teacher's probabilities alone (no labels) moves towards them: its
+    excess cross-entropy against the teacher (the KL divergence) on dev windows falls by more than half; the
+    file records the teacher."""
+    from seiscontrast.checkpoints import load_model, read_model_file, save_model_file
+    from seiscontrast.distill import load_teacher, soft_cross_entropy
+
+    # a teacher with sharp, input-dependent curves: the fine-tuned picker's output layer made 30x steeper
+    spec, state, _ = read_model_file(finetuned)
+    state = {k: v * 30 if k.startswith("head.out.") else v for k, v in state.items()}
+    sharp = save_model_file(tmp_path / "teacher.pt", spec, state)
+    cfg = ft_config(synth_dir, f"distill.teacher='{sharp}'", "picker.head.hidden=4", "optim.max_steps=40",
+                    "optim.lr=1e-2", "keep=last", "seed=3")
+    gen = picking_generator(split(open_dataset(synth_dir, cfg.window), "dev"), cfg.window)
+    batch = next(iter(torch.utils.data.DataLoader(gen, batch_size=8)))
+    teacher = load_teacher(str(sharp), cfg.window, "PSND")
+
+    def distance(net):
+        with torch.no_grad():
+            p = teacher(batch["X"]).probs
+            return float(soft_cross_entropy(net(batch["X"]).log_probs, p) - soft_cross_entropy(p.log(), p))
+
+    from seiscontrast.config import config_to_dict
+    L.seed_everything(3)
+    before = distance(PickerModule(config_to_dict(cfg)).net.eval())
+    out = run_finetuning(cfg, tmp_path / "student", progress=False)
+    after = distance(load_model(out, kind="picker").net.eval())
+    assert after < 0.5 * before, (before, after)
+    assert torch.load(out, weights_only=True)["config"]["distill"]["teacher"] == str(sharp)
+
+
+def test_distillation_rejects_a_teacher_that_does_not_fit(pretrained, finetuned, synth_dir, tmp_path):
+    with pytest.raises(ValueError, match="not a picker"):
+        run_finetuning(ft_config(synth_dir, f"distill.teacher='{pretrained}'"), tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match="windows .* differ"):
+        run_finetuning(ft_config(synth_dir, f"distill.teacher='{finetuned}'", "window.length=2048"), tmp_path / "b",
+                       progress=False)
+    with pytest.raises(ValueError, match="distill.weight"):
+        ft_config(synth_dir, "distill.weight=1.5")

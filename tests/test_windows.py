@@ -110,3 +110,17 @@ def test_highpass_removes_microseisms_keeps_onsets_and_gaps():
     assert not highpass(np.zeros((3, 500)), fs, 1.0).any()
     with pytest.raises(ValueError, match="highpass"):
         WindowConfig(highpass=60.0)
+
+
+def test_highpass_segments_split_only_at_long_zero_runs():
+    from seiscontrast.data.windows import runs, segments
+
+    row = np.ones(40)
+    assert segments(row, 8) == [(0, 40)]
+    row[3:6] = 0          # 3 zeros: real data can hold a few, they are not a gap
+    row[10:20] = 0        # a gap
+    row[-8:] = 0          # zero padding at the end
+    row[:1] = 0
+    assert segments(row, 8) == [(0, 10), (20, 32)]
+    assert runs(np.array([True, True, False, True])) == [(0, 2), (3, 4)]
+    assert runs(np.zeros(3, dtype=bool)) == [] and runs(np.ones(1, dtype=bool)) == [(0, 1)]

@@ -92,17 +92,26 @@ def highpass(x: np.ndarray, sampling_rate: float, corner: float, min_gap: int = 
     out = np.zeros(x.shape, dtype=np.float32)
     for idx in np.ndindex(x.shape[:-1]):
         row = x[idx]
-        gap = np.zeros(row.shape, dtype=bool)
-        for a, b in runs(row == 0):
-            if b - a >= min_gap:
-                gap[a:b] = True
-        for a, b in runs(~gap):
+        for a, b in segments(row, min_gap):
             seg = row[a:b] - row[a:b].mean()
             out[idx][a:b] = sosfilt(sos, seg, zi=zi * seg[0])[0]
     return out
 
 
+def segments(row: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
+    """``(first, end)`` index ranges of ``row`` between runs of at least ``min_gap`` exact zeros."""
+    zero = row == 0
+    if not zero.any():   # most records: one segment, without scanning for runs (a station-day is 8.6 M samples)
+        return [(0, len(row))]
+    gap = np.zeros(row.shape, dtype=bool)
+    for a, b in runs(zero):
+        if b - a >= min_gap:
+            gap[a:b] = True
+    return runs(~gap)
+
+
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """``(first, end)`` index ranges where the boolean ``mask`` is true."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.view(np.int8), [0]])))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+    padded = np.concatenate([[False], mask, [False]])   # booleans: an int64 copy of a station-day costs 0.1 s
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
