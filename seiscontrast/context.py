@@ -108,6 +108,9 @@ class ChunkwiseMLSTMKernel(nn.Module):
     def forward(self, queries, keys, values, igate_preact, fgate_preact, **_):
         on_cuda = queries.is_cuda
         seq = queries.shape[2]
+        if seq <= PARALLEL_INFERENCE_MAX and not on_cuda and not torch.is_grad_enabled():
+            # the same result (to float rounding) in a handful of products: the deep U-Net stages at inference
+            return parallel_stabilized_simple(queries, keys, values, igate_preact, fgate_preact, eps=self.eps)
         name = kernel_name(on_cuda, seq)
         # short sequences (deep stages, short windows) use a smaller chunk instead of padding to 64
         chunk = min(self.chunk_size, max(16, 1 << max(0, (seq - 1).bit_length())))
@@ -123,6 +126,9 @@ class ChunkwiseMLSTMKernel(nn.Module):
         return run_chunkwise_kernel(name, args).to(values.dtype)
 
 
+#: at CPU inference, sequences up to this many frames use the quadratic parallel form: 3-4x faster than the
+#: chunkwise kernel at 8-32 frames, slower from 64 on (batches of 64 windows, 2 heads of 32; equal to 1e-5)
+PARALLEL_INFERENCE_MAX = 32
 #: our plain-PyTorch chunkwise kernel (:mod:`seiscontrast.chunkwise`, linear in length, backward included); other
 #: names are ``mlstm_kernels`` kernels
 NATIVE_KERNEL = "chunkwise--seiscontrast"

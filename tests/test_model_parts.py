@@ -97,6 +97,30 @@ def test_chunkwise_matches_parallel_kernel(frames):
     torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-3)
 
 
+@pytest.mark.parametrize("frames", [8, 32, 33])
+def test_short_sequences_at_cpu_inference_take_the_parallel_form(frames, monkeypatch):
+    """Up to ``PARALLEL_INFERENCE_MAX`` frames without gradients the kernel is xlstm's parallel form (faster
+    there); its result is the chunkwise one, which training (with gradients) and longer sequences keep."""
+    from xlstm.blocks.mlstm import backends
+
+    import seiscontrast.context as ctx
+
+    calls = []
+    real = ctx.parallel_stabilized_simple
+    monkeypatch.setattr(ctx, "parallel_stabilized_simple", lambda *a, **k: calls.append(1) or real(*a, **k))
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, frames, 16, generator=g) for _ in range(3))
+    i, f = torch.randn(3, 2, frames, 1, generator=g), torch.randn(3, 2, frames, 1, generator=g) + 3
+    kernel = ctx.ChunkwiseMLSTMKernel()
+    trained = kernel(q, k, v, i, f)                     # gradients enabled: the chunkwise kernel
+    assert not calls
+    with torch.inference_mode():
+        inferred = kernel(q, k, v, i, f)
+    assert len(calls) == (frames <= ctx.PARALLEL_INFERENCE_MAX)
+    torch.testing.assert_close(inferred, trained.detach(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(inferred, backends.parallel_stabilized_simple(q, k, v, i, f), atol=1e-5, rtol=1e-4)
+
+
 def test_inference_projection_matches_training_path():
     """Without gradients the head-wise q/k/v projections run as one block-diagonal matmul: same result."""
     torch.manual_seed(0)
