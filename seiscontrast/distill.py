@@ -1,7 +1,7 @@
 """Knowledge distillation for fine-tuning: a picker (the student) learns a trained picker's (the teacher's) P/S/noise
 probabilities on the same windows, next to or instead of the labels.
 
-Why: a cheaper network trained on labels alone loses accuracy against the bundled one (README, "Speed"); taught by
+Why: a cheaper network trained on labels alone loses accuracy against the bundled one (README, "Benchmarks"); taught by
 it, on the same synthetic windows and on unlabelled real ones, it can keep more of what the larger network learnt,
 including how it treats real records, which the synthetic labels do not describe. Labels of real windows (e.g.
 from ``seiscontrast pseudo-label``) are then only where the windows are cut; with ``weight=1`` they are not used.
