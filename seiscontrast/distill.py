@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .checkpoints import read_model_file
-from .heads import PickerOutput, build_picker, picker_labels
+from .checkpoints import load_model
+from .heads import PickerOutput, picker_labels
 
 
 @dataclass
@@ -36,7 +36,8 @@ class DistillConfig:
 def load_teacher(path: str, window, labels: str) -> torch.nn.Module:
     """The teacher network of ``path`` in eval mode, without gradients; its windows and label order must be the
     student's, so that both see the same input and their outputs line up."""
-    spec, state, _ = read_model_file(path)
+    teacher = load_model(path)
+    spec = teacher.spec
     if spec.kind != "picker":
         raise ValueError(f"distill.teacher {path}: a {spec.kind} model, not a picker (picker.pt)")
     if spec.window != window:
@@ -44,9 +45,7 @@ def load_teacher(path: str, window, labels: str) -> torch.nn.Module:
                          "set window.* to the teacher's")
     if picker_labels(spec.picker) != labels:
         raise ValueError(f"distill.teacher {path}: outputs {picker_labels(spec.picker)!r}, this picker {labels!r}")
-    net = build_picker(spec.picker, spec.window.sampling_rate)
-    net.load_state_dict(state)
-    return net.eval().requires_grad_(False)
+    return teacher.net.requires_grad_(False)
 
 
 def soft_cross_entropy(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
