@@ -176,10 +176,43 @@ class PickingHead(nn.Module):
 
     def forward(self, features: torch.Tensor, waveform: torch.Tensor) -> PickerOutput:
         n = waveform.shape[-1]
-        h = self.project(self.dropout(features)).transpose(1, 2)               # [B, hidden, T]
-        h = F.interpolate(h, size=n, mode="linear", align_corners=False)       # [B, hidden, N]
-        h = torch.cat([h, *waveform_inputs(waveform, self.cfg, h.dtype)], dim=1)
+        h = self.project(self.dropout(features))                               # [B, T, hidden]
+        extra = waveform_inputs(waveform, self.cfg, h.dtype)
+        if h.device.type == "cpu":
+            # built time-major, the convolutions' channels-last layout (seiscontrast.conv): no copy of the
+            # widest tensor of the network into that layout
+            h = torch.cat([upsample_time_major(h, n), *(x.transpose(1, 2) for x in extra)], dim=2).transpose(1, 2)
+        else:
+            h = F.interpolate(h.transpose(1, 2), size=n, mode="linear", align_corners=False)   # [B, hidden, N]
+            h = torch.cat([h, *extra], dim=1)
         return _output(self.out(self.refine(h)))
+
+
+def upsample_time_major(h: torch.Tensor, n: int) -> torch.Tensor:
+    """``[B, T, C]`` → ``[B, n, C]`` (contiguous): what ``F.interpolate(h.transpose(1, 2), size=n, mode="linear",
+    align_corners=False).transpose(1, 2)`` gives, to rounding, without leaving the time-major layout.
+
+    Where ``n`` is a multiple ``s`` of ``T`` (every picker window), output ``s·k + r`` mixes frames ``k`` and its
+    neighbour with weights that depend on ``r`` only, so the whole up-sampling is one broadcast product over
+    ``[B, T, s, C]``; other lengths go through ``F.interpolate``.
+    """
+    b, t, c = h.shape
+    if n % t:
+        return F.interpolate(h.transpose(1, 2), size=n, mode="linear", align_corners=False).transpose(1, 2) \
+            .contiguous()
+    s = n // t
+    offset = [(r + 0.5) / s - 0.5 for r in range(s)]                    # source position minus k, in (-0.5, 0.5)
+    half = sum(o < 0 for o in offset)                                     # these lie between frames k − 1 and k
+    weight = torch.tensor([o + 1 if o < 0 else o for o in offset], dtype=h.dtype, device=h.device)[:, None]
+    padded = torch.cat([h[:, :1], h, h[:, -1:]], 1)[:, :, None]          # edges: PyTorch clamps to the end frames
+    early = (padded[:, :-2], padded[:, 1:-1], weight[:half])
+    late = (padded[:, 1:-1], padded[:, 2:], weight[half:])
+    if torch.is_grad_enabled() and h.requires_grad:
+        return torch.cat([torch.lerp(*early), torch.lerp(*late)], 2).reshape(b, n, c)
+    out = h.new_empty(b, t, s, c)             # at inference each half is written in place
+    torch.lerp(*early, out=out[:, :, :half])
+    torch.lerp(*late, out=out[:, :, half:])
+    return out.reshape(b, n, c)
 
 
 def _output(logits: torch.Tensor) -> PickerOutput:

@@ -595,3 +595,22 @@ def test_unet_head_times_an_onset_to_a_few_samples():
     with torch.no_grad():
         peak = head.eval()(torch.zeros(64, 8, 4), x).probs[:, 0].argmax(-1)
     assert (peak - onset).abs().float().median() <= 3    # 1 sample when written; the plain head: > 40
+
+
+@pytest.mark.parametrize("frames, samples", [(16, 256), (128, 4096), (7, 70), (7, 71), (5, 15)])
+def test_time_major_upsampling_is_linear_interpolation(frames, samples):
+    """The CPU head up-samples frame features without leaving the time-major layout: the same values (and
+    gradients) as ``F.interpolate(..., mode="linear", align_corners=False)``, edges included."""
+    from seiscontrast.heads import upsample_time_major
+
+    h = torch.randn(3, frames, 5, requires_grad=True)
+    expected = F.interpolate(h.transpose(1, 2), size=samples, mode="linear", align_corners=False).transpose(1, 2)
+    out = upsample_time_major(h, samples)
+    assert out.shape == (3, samples, 5) and out.is_contiguous()
+    torch.testing.assert_close(out, expected, atol=2e-6, rtol=0)
+    weights = torch.randn_like(out)
+    (grad,) = torch.autograd.grad((out * weights).sum(), h)
+    (expected_grad,) = torch.autograd.grad((expected * weights).sum(), h)
+    torch.testing.assert_close(grad, expected_grad, atol=1e-5, rtol=0)
+    with torch.no_grad():                     # the in-place inference path
+        torch.testing.assert_close(upsample_time_major(h, samples), expected, atol=2e-6, rtol=0)
