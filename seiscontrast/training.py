@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import (
+    Callback,
     EMAWeightAveraging,
     LearningRateMonitor,
     ModelCheckpoint,
@@ -310,6 +311,18 @@ class StderrProgressBar(TQDMProgressBar):
         return self._on_stderr(super().init_validation_tqdm)
 
 
+class SaveLastAtEnd(Callback):
+    """Writes ``last.ckpt`` when training ends. Lightning's ``ModelCheckpoint`` writes it with the periodic
+    checkpoints only, so a run that ends between two of them left it behind the final weights. Listed before
+    weight averaging, whose ``on_train_end`` swaps the average into the module."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)      # every rank calls it; rank 0 writes
+
+
 def build_trainer(t: TrainerConfig, optim: OptimConfig, out: Path, progress: bool, validate: bool,
                   monitor: str | None = None, mode: str = "max") -> L.Trainer:
     """A Lightning Trainer logging into ``out/logs`` and ``out/tensorboard`` (a new version per run or resume)
@@ -319,7 +332,7 @@ def build_trainer(t: TrainerConfig, optim: OptimConfig, out: Path, progress: boo
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True,
                            save_top_k=-1 if monitor is None else 1, monitor=monitor, mode=mode)
     quiet_third_party()
-    callbacks = [ckpt, LearningRateMonitor(logging_interval="step")]
+    callbacks = [ckpt, SaveLastAtEnd(out / "checkpoints" / "last.ckpt"), LearningRateMonitor(logging_interval="step")]
     if optim.ema_decay:
         callbacks.append(EMAWeightAveraging(decay=optim.ema_decay, update_starting_at_step=optim.warmup_steps))
     progress = progress and sys.stderr.isatty()   # bars belong on a terminal, not in batch-job logs
