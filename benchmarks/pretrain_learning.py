@@ -7,7 +7,7 @@ set (seed 1), in the same run.
 Prints validation contrastive accuracy and codebook perplexity against the targets, writes one comparison plot
 per config and ``learning.csv`` into ``--out``.
 
-    python benchmarks/pretrain_learning.py --out runs/learning          # ~30 min on 2 cores
+    python benchmarks/pretrain_learning.py --out runs/learning          # ~12 min on 2 cores
     python benchmarks/pretrain_learning.py --out runs/learning --only tiny --skip-before
     python benchmarks/pretrain_learning.py --out runs/ent --only tiny --skip-before \
         --set model.quantizer.batch_entropy_weight=5    # any config override, on top of each run's own
