@@ -312,15 +312,19 @@ class StderrProgressBar(TQDMProgressBar):
 
 
 class SaveLastAtEnd(Callback):
-    """Writes ``last.ckpt`` when training ends. Lightning's ``ModelCheckpoint`` writes it with the periodic
-    checkpoints only, so a run that ends between two of them left it behind the final weights. Listed before
-    weight averaging, whose ``on_train_end`` swaps the average into the module."""
+    """Writes ``last.ckpt`` at the end of training unless it already holds the final step. Lightning's
+    ``ModelCheckpoint`` writes it with the periodic checkpoints and, at the end, only if it never saved any, so a
+    run that ended between two periodic checkpoints left it behind the final weights. Listed before weight
+    averaging, whose ``on_train_end`` swaps the average into the module; saving through the checkpoint callback
+    records the save, so its own ``on_train_end`` does not write the swapped weights over it."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, checkpoint: ModelCheckpoint):
+        self.checkpoint = checkpoint
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)      # every rank calls it; rank 0 writes
+        ckpt = self.checkpoint
+        if ckpt._last_global_step_saved != trainer.global_step:   # every rank calls it; rank 0 writes
+            ckpt._save_last_checkpoint(trainer, ckpt._monitor_candidates(trainer))
 
 
 def build_trainer(t: TrainerConfig, optim: OptimConfig, out: Path, progress: bool, validate: bool,
@@ -332,7 +336,7 @@ def build_trainer(t: TrainerConfig, optim: OptimConfig, out: Path, progress: boo
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True,
                            save_top_k=-1 if monitor is None else 1, monitor=monitor, mode=mode)
     quiet_third_party()
-    callbacks = [ckpt, SaveLastAtEnd(out / "checkpoints" / "last.ckpt"), LearningRateMonitor(logging_interval="step")]
+    callbacks = [ckpt, SaveLastAtEnd(ckpt), LearningRateMonitor(logging_interval="step")]
     if optim.ema_decay:
         callbacks.append(EMAWeightAveraging(decay=optim.ema_decay, update_starting_at_step=optim.warmup_steps))
     progress = progress and sys.stderr.isatty()   # bars belong on a terminal, not in batch-job logs
