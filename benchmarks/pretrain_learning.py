@@ -28,17 +28,14 @@ from seiscontrast.pretrain import PretrainConfig, run_pretraining
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: the quantizer and widths the configs had before the learning work (64-d targets were 32-d, no entropy terms)
-BEFORE_QUANTIZER = ["model.quantizer.dim=32", "model.final_dim=32", "optim.lr=2e-3",
-                    "model.quantizer.batch_entropy_weight=0", "model.quantizer.frame_entropy_weight=0"]
-#: name → (config files, steps, validation accuracy target, overrides that restore the settings before the fix)
+#: name → (config files, steps, validation accuracy target, overrides that restore the settings before the fix);
+#: the runs before the fix also take narrow_targets.yaml, the quantizer the configs had then
 SETUPS = {
     "tiny": (["pretrain_tiny.yaml"], 300, 0.5,
              ["model.encoder.kernels=[8,4]", "loss.feature_penalty=10.0", "model.encoder.channels=[32,32]",
-              "model.context.dim=32", *BEFORE_QUANTIZER]),
+              "model.context.dim=32"]),
     "picker_backbone": (["pretrain_tiny.yaml", "picker_cpu.yaml"], 800, 0.45,
-                        ["model.encoder.kernels=[8,8]", "loss.feature_penalty=10.0", "model.masking.mask_length=10",
-                         *BEFORE_QUANTIZER]),
+                        ["model.encoder.kernels=[8,8]", "loss.feature_penalty=10.0", "model.masking.mask_length=10"]),
 }
 PERPLEXITY_TARGET = 0.2  # share of groups x codes
 
@@ -80,9 +77,11 @@ def main() -> None:
     for name, (files, steps, target, before) in SETUPS.items():
         if args.only and name != args.only:
             continue
-        variants = {f"{name}_now": []} if args.skip_before else {f"{name}_before": before, f"{name}_now": []}
-        for run_name, overrides in variants.items():
-            cfg, metrics = run(run_name, files, steps, data, args.out, [*overrides, *args.set])
+        variants = {f"{name}_now": (files, [])}
+        if not args.skip_before:
+            variants = {f"{name}_before": ([*files, "narrow_targets.yaml"], before), **variants}
+        for run_name, (run_files, overrides) in variants.items():
+            cfg, metrics = run(run_name, run_files, steps, data, args.out, [*overrides, *args.set])
             q = cfg.model.quantizer
             rows.append({"run": run_name, "steps": steps, "target_accuracy": target,
                          **summary(metrics, q.groups * q.codes)})

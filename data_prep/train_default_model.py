@@ -2,7 +2,8 @@
 
 1. writes the labelled synthetic dataset (``seiscontrast synth``); most traces carry real noise, cut from the
    quiet parts of the recordings that ship with ObsPy (``obspy_noise_files``; see ``seiscontrast.data.noise_bank``),
-2. pretrains the CPU-friendly backbone (``configs/pretrain_tiny.yaml`` + ``configs/picker_cpu.yaml``) on the
+2. pretrains the CPU-friendly backbone (``configs/pretrain_tiny.yaml`` + ``configs/picker_cpu.yaml`` +
+   ``configs/narrow_targets.yaml``) on the
    synthetic traces, ObsPy's bundled real recordings and, when given, further real waveforms (``--real``),
 3. fine-tunes it on the synthetic picks (full schedule); both steps high-pass every trace at 0.5 Hz
    (``window.highpass``: real broadband records carry microseisms tens of times stronger than the synthetic ones);
@@ -54,11 +55,6 @@ from seiscontrast.data.synthetic import REALISTIC, SynthConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = ROOT / "seiscontrast" / "resources"
-#: The bundled model's backbone was pretrained before ``pretrain_tiny.yaml`` took 256-wide targets, a learning rate
-#: of 3e-3 and the quantizer's entropy terms (README, "How well pretraining learns"); these overrides keep the
-#: recipe making that model. ``--pretrain-set`` comes after them, so a retrained candidate can take the new ones.
-BUNDLED_PRETRAINING = ["model.quantizer.dim=32", "model.final_dim=32", "optim.lr=2e-3",
-                       "model.quantizer.batch_entropy_weight=0", "model.quantizer.frame_entropy_weight=0"]
 
 
 def obspy_example_files() -> list[str]:
@@ -153,10 +149,12 @@ def main() -> None:
               *(["--real-noise", *obspy_noise_files()] if a.real_noise == "obspy" else [])])
     pre = work / "pretrain"
     if not (pre / "model.pt").is_file():
-        step(["pretrain", "--config", "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml", "--data", str(synth),
+        # narrow_targets.yaml: the quantizer the bundled model's backbone was pretrained with
+        step(["pretrain", "--config", "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml",
+              "configs/narrow_targets.yaml", "--data", str(synth),
               *obspy_example_files(), *a.real, "--out", str(pre), "--max-steps", str(a.pretrain_steps),
               "optim.warmup_steps=50", "trainer.batch_size=16", "trainer.val_every_n_steps=200", "window.highpass=0.5",
-              f"seed={a.seed}", *BUNDLED_PRETRAINING, *a.pretrain_set])
+              f"seed={a.seed}", *a.pretrain_set])
     ft = work / "finetune"
     distill = []
     if a.distill_from:   # from a copy: installing the result may overwrite the teacher's file

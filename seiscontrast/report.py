@@ -65,11 +65,10 @@ class ReportConfig:
     include_all: bool = True
     fractions: list[float] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    pretrain_configs: list[str] = field(default_factory=lambda: ["configs/pretrain_tiny.yaml",
-                                                                 "configs/picker_cpu.yaml"])
+    pretrain_configs: list[str] = field(default_factory=lambda: [
+        "configs/pretrain_tiny.yaml", "configs/picker_cpu.yaml", "configs/narrow_targets.yaml"])
     pretrain_overrides: list[str] = field(default_factory=lambda: [
-        "optim.max_steps=800", "trainer.val_every_n_steps=200", "model.quantizer.dim=32", "model.final_dim=32",
-        "optim.lr=2e-3", "model.quantizer.batch_entropy_weight=10", "model.quantizer.frame_entropy_weight=0"])
+        "optim.max_steps=800", "trainer.val_every_n_steps=200", "model.quantizer.batch_entropy_weight=10"])
     finetune_configs: list[str] = field(default_factory=lambda: [
         "configs/finetune_full.yaml", "configs/finetune_frozen.yaml", "configs/finetune_unfreeze.yaml",
         "configs/finetune_gradual.yaml"])
